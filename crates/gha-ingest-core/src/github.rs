@@ -1,0 +1,279 @@
+//! GitHub's REST payloads for runs, jobs, steps and commits, decoded as leniently as GitHub is.
+//!
+//! Real payloads are looser than the documented enums and than octocrab's models: `head_branch`,
+//! `workflow_name`, `runner_*`, `conclusion` and `completed_at` can be null, step numbers skip,
+//! step times carry offsets and milliseconds, and statuses such as `pending` or conclusions such
+//! as `startup_failure` appear. So every optional field is an `Option`, statuses stay strings
+//! (unknown values are kept, not fatal), unknown fields are ignored, and timestamps are parsed as
+//! full RFC 3339 and normalised to UTC.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The status string GitHub uses for a finished run or job.
+pub const STATUS_COMPLETED: &str = "completed";
+
+/// `GET /repos/{owner}/{repo}/actions/runs` and its filtered variants.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RunList {
+    #[serde(default)]
+    pub total_count: u64,
+    #[serde(default)]
+    pub workflow_runs: Vec<WorkflowRun>,
+}
+
+/// A workflow run (one attempt of it: the fields describe the latest attempt).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct WorkflowRun {
+    pub id: u64,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub head_branch: Option<String>,
+    #[serde(default)]
+    pub head_sha: String,
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub run_number: Option<u64>,
+    #[serde(default)]
+    pub event: Option<String>,
+    #[serde(default)]
+    pub display_title: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub conclusion: Option<String>,
+    #[serde(default)]
+    pub workflow_id: Option<u64>,
+    #[serde(default)]
+    pub html_url: Option<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub pull_requests: Vec<PullRequestRef>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(default)]
+    pub actor: Option<Account>,
+    #[serde(default)]
+    pub triggering_actor: Option<Account>,
+    /// Absent on very old payloads: those runs were never re-run, so attempt 1.
+    #[serde(default = "first_attempt")]
+    pub run_attempt: u32,
+    #[serde(default)]
+    pub run_started_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub previous_attempt_url: Option<String>,
+}
+
+impl WorkflowRun {
+    pub fn status(&self) -> &str {
+        self.status.as_deref().unwrap_or("unknown")
+    }
+
+    pub fn is_completed(&self) -> bool {
+        self.status() == STATUS_COMPLETED
+    }
+}
+
+fn first_attempt() -> u32 {
+    1
+}
+
+/// The minimal pull request object embedded in a run: only the number and id matter to us.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct PullRequestRef {
+    #[serde(default)]
+    pub id: Option<u64>,
+    pub number: u64,
+}
+
+/// A user or bot as it appears in `actor`, `triggering_actor` and `author`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct Account {
+    pub login: String,
+    #[serde(default)]
+    pub id: Option<u64>,
+}
+
+/// `GET .../runs/{id}/jobs` and `.../runs/{id}/attempts/{n}/jobs`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct JobList {
+    #[serde(default)]
+    pub total_count: u64,
+    #[serde(default)]
+    pub jobs: Vec<WorkflowJob>,
+}
+
+/// A job of one run attempt. Each attempt's jobs have their own ids.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct WorkflowJob {
+    pub id: u64,
+    pub run_id: u64,
+    #[serde(default)]
+    pub run_attempt: Option<u32>,
+    #[serde(default)]
+    pub head_sha: Option<String>,
+    #[serde(default)]
+    pub html_url: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub conclusion: Option<String>,
+    #[serde(default)]
+    pub created_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub completed_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub steps: Vec<WorkflowStep>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub labels: Vec<String>,
+    #[serde(default)]
+    pub runner_id: Option<u64>,
+    #[serde(default)]
+    pub runner_name: Option<String>,
+    #[serde(default)]
+    pub runner_group_id: Option<u64>,
+    #[serde(default)]
+    pub runner_group_name: Option<String>,
+    #[serde(default)]
+    pub workflow_name: Option<String>,
+    #[serde(default)]
+    pub head_branch: Option<String>,
+}
+
+impl WorkflowJob {
+    pub fn status(&self) -> &str {
+        self.status.as_deref().unwrap_or("unknown")
+    }
+
+    pub fn is_completed(&self) -> bool {
+        self.status() == STATUS_COMPLETED
+    }
+}
+
+/// A step inside a job. `number` is a key, not an index: GitHub skips numbers.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct WorkflowStep {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub conclusion: Option<String>,
+    pub number: i64,
+    #[serde(default)]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// `GET /repos/{owner}/{repo}/commits/{ref}` (one page of it: files are paginated past 300).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Commit {
+    pub sha: String,
+    pub commit: CommitDetail,
+    #[serde(default)]
+    pub author: Option<Account>,
+    #[serde(default)]
+    pub stats: Option<CommitStats>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub files: Vec<CommitFile>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CommitDetail {
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub author: Option<GitIdentity>,
+    #[serde(default)]
+    pub committer: Option<GitIdentity>,
+}
+
+/// The name, email and date recorded in the git object (not a GitHub account).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct GitIdentity {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub date: Option<DateTime<Utc>>,
+}
+
+/// Whole-commit line counts (not per page).
+#[derive(Debug, Clone, Copy, Deserialize, Default)]
+pub struct CommitStats {
+    #[serde(default)]
+    pub additions: u64,
+    #[serde(default)]
+    pub deletions: u64,
+    #[serde(default)]
+    pub total: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CommitFile {
+    pub filename: String,
+}
+
+/// An item of `GET /repos/{owner}/{repo}/commits/{sha}/pulls`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PullRequestSummary {
+    pub id: u64,
+    pub number: u64,
+}
+
+/// An item of `GET /orgs/{org}/repos`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OrgRepository {
+    pub full_name: String,
+    #[serde(default)]
+    pub archived: bool,
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+/// GitHub sends `null` where an empty list is meant; treat both alike.
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_times_with_offsets_are_normalised_to_utc() {
+        let step: WorkflowStep = serde_json::from_str(
+            r#"{"name":"Set up job","status":"completed","conclusion":"success","number":16,
+                "started_at":"2020-01-20T09:42:40.000-08:00","completed_at":"2020-01-20T09:42:41.500-08:00"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            step.started_at.unwrap().to_rfc3339(),
+            "2020-01-20T17:42:40+00:00"
+        );
+        assert_eq!(step.number, 16);
+    }
+
+    #[test]
+    fn nulls_and_unknown_values_do_not_fail_decoding() {
+        let job: WorkflowJob = serde_json::from_str(
+            r#"{"id":1,"run_id":2,"status":"pending","conclusion":null,"head_branch":null,
+                "workflow_name":null,"runner_name":null,"steps":null,"labels":["x"],"brand_new_field":{}}"#,
+        )
+        .unwrap();
+        assert_eq!(job.status(), "pending");
+        assert!(job.steps.is_empty());
+        assert_eq!(job.labels, vec!["x".to_string()]);
+    }
+}

@@ -1,0 +1,16 @@
+//! The pure domain of gha-ingest: what GitHub sends us, what we promise downstream consumers,
+//! and the translation between the two.
+//!
+//! This crate does no IO. It knows nothing of HTTP, SQLite or SQS, so that the contract with
+//! downstream agents (the event envelope, the facts each event carries and the idempotency keys)
+//! can be read, tested and versioned in one place.
+
+pub mod event;
+pub mod facts;
+pub mod github;
+pub mod identity;
+pub mod repo;
+pub mod size;
+
+pub use event::{Envelope, EventType, Source, SCHEMA_VERSION};
+pub use repo::RepoName;
