@@ -1,0 +1,300 @@
+//! The configuration schema: what an operator may set, with each field's doc comment as its doc.
+//!
+//! These structs are the API the other crates read. They are strict on purpose
+//! (`deny_unknown_fields`): a misspelt key is an error, not a silently ignored setting. Defaults do
+//! not live here but in `config/default.toml`, which is compiled in and holds every key with a
+//! comment, so there is one place to read them. Durations and sizes carry their unit in the name
+//! (`_secs`, `_days`, `_bytes`). Secrets are never fields a file can set: the file names an
+//! environment variable or a file, and validation fills the `Secret` fields.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::secret::Secret;
+
+/// The whole configuration of the daemon.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// How to reach the GitHub REST API and authenticate to it.
+    pub github: GithubSettings,
+    /// The pipeline agent: polls workflow runs and jobs and publishes events.
+    pub pipeline: PipelineSettings,
+    /// The log agent: downloads the log of every finished job.
+    pub logs: LogSettings,
+    /// The queues events, log requests and logs are published to.
+    pub queue: QueueSettings,
+    /// The local SQLite state: cursors, per-run state, the outbox.
+    pub store: StoreSettings,
+    /// The HTTP server: dashboard, health, metrics and admin endpoints.
+    pub http: HttpSettings,
+    /// Logging of the daemon itself.
+    pub telemetry: TelemetrySettings,
+}
+
+/// `[github]`: how to reach the GitHub REST API and authenticate to it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GithubSettings {
+    /// Base URL of the REST API: `https://api.github.com`, or `https://HOST/api/v3` for GitHub
+    /// Enterprise Server, or a simulator's address. The standard `GITHUB_API_URL` environment
+    /// variable overrides it. Normalised to end with `/`, so relative paths join under it.
+    pub api_url: Url,
+    /// Name of the environment variable holding the token (default `GITHUB_TOKEN`).
+    pub token_env: String,
+    /// File holding the token (surrounding whitespace is trimmed), e.g. a mounted secret. When set
+    /// it is used instead of the variable named by `token_env`.
+    pub token_file: Option<PathBuf>,
+    /// The token, resolved from `token_file` or `token_env` during validation; `None` only when
+    /// `allow_anonymous` is true and no token was found. Cannot be set in a file.
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub token: Option<Secret>,
+    /// Allow running without a token. Anonymous clients get 60 requests an hour from GitHub, far
+    /// too few for real use: this is for the simulator.
+    pub allow_anonymous: bool,
+    /// `User-Agent` header sent with every request (GitHub refuses requests without one).
+    pub user_agent: String,
+    /// Time limit of one HTTP request to GitHub, in seconds (at least 1).
+    pub request_timeout_secs: u64,
+    /// How many requests to GitHub may be in flight at once (at least 1). GitHub's secondary rate
+    /// limits punish high concurrency.
+    pub max_concurrent_requests: usize,
+    /// How many times a failed request (5xx, timeout, rate limit) is retried before giving up.
+    pub max_retries: u32,
+    /// First wait before retrying a failed request, in milliseconds (at least 1); doubles with
+    /// each failure, with jitter.
+    pub retry_base_delay_millis: u64,
+    /// Longest wait between two retries of a failed request, in seconds (at least 1).
+    pub retry_max_delay_secs: u64,
+    /// Wait after a secondary rate limit that names no `retry-after`, in seconds (at least 1).
+    /// GitHub asks for at least 60.
+    pub secondary_limit_wait_secs: u64,
+}
+
+/// `[pipeline]`: the agent that polls workflow runs and jobs and publishes their events.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSettings {
+    /// Run the pipeline agent in this process.
+    pub enabled: bool,
+    /// Repositories to follow, as `owner/name` or `https://github.com/owner/name` (a trailing
+    /// `/` or `.git` is fine); normalised to `owner/name`. A URL must point at github.com or at the
+    /// host of `github.api_url`. May be empty: repositories can be added from the dashboard.
+    pub repositories: Vec<String>,
+    /// Organisations whose repositories are all followed (organisation logins, e.g. `rust-lang`).
+    pub organizations: Vec<String>,
+    /// Seconds between two polls of a repository's runs (at least 1). An unchanged repository
+    /// costs no rate limit per poll (conditional requests).
+    pub poll_interval_secs: u64,
+    /// Seconds between two reconciliation passes, which re-list recent runs to catch re-runs and
+    /// anything a poll missed (at least 1).
+    pub reconcile_interval_secs: u64,
+    /// How many days back a reconciliation pass looks (at least 1). GitHub allows re-running a
+    /// run up to 30 days after it ran, hence the default of 35.
+    pub reconcile_lookback_days: u32,
+    /// How many days of history the first start of a repository ingests (0: only new runs).
+    pub backfill_days: u32,
+    /// Seconds between two refreshes of each organisation's repository list (at least 1).
+    pub org_refresh_interval_secs: u64,
+    /// How many messages are published in one batch (1 to 10, SQS's batch limit).
+    pub publish_batch_size: usize,
+    /// Which share of the repositories this replica follows when `shard_count` replicas split
+    /// them deterministically between them (0-based, less than `shard_count`).
+    pub shard_index: u32,
+    /// How many replicas split the repositories between them (at least 1).
+    pub shard_count: u32,
+}
+
+/// `[logs]`: the agent that downloads the log of every finished job.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// Run the log agent in this process.
+    pub enabled: bool,
+    /// How many logs are downloaded at once (at least 1).
+    pub concurrency: usize,
+    /// Largest log fetched, in bytes; a longer log is truncated (0: unlimited).
+    pub max_log_bytes: u64,
+    /// Seconds a received log request stays invisible to other log agents while this one works on
+    /// it (1 to 43200, SQS's limit).
+    pub request_visibility_timeout_secs: u64,
+    /// How many times a log request is attempted before it is given up on (at least 1).
+    pub max_attempts: u32,
+}
+
+/// `[queue]`: where events, log requests and logs are published.
+///
+/// Each queue is given by name or as a full SQS queue URL. The three queues must differ: the log
+/// agent consumes log requests from their own queue so the metrics queue reaches downstream
+/// consumers complete.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSettings {
+    /// `embedded` (a SQLite file, nothing to install) or `sqs` (AWS SQS or a compatible server).
+    pub backend: QueueBackend,
+    /// Queue receiving every run, job and commit event, for downstream consumers.
+    pub metrics_queue: String,
+    /// Work queue of "fetch this job's log" requests, consumed by the log agent.
+    pub log_requests_queue: String,
+    /// Queue receiving job logs.
+    pub logs_queue: String,
+    /// Largest message body sent, in bytes (1024 to 1048576). SQS accepts 1 MiB; some setups
+    /// (and moto) still enforce the older 256 KiB. Larger logs are split into parts.
+    pub max_message_bytes: usize,
+    /// Settings of the `embedded` backend.
+    pub embedded: EmbeddedQueueSettings,
+    /// Settings of the `sqs` backend.
+    pub sqs: SqsSettings,
+}
+
+/// Which queue implementation carries the messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase", try_from = "String")]
+pub enum QueueBackend {
+    /// A SQLite-backed queue in a local file: the zero-setup default.
+    Embedded,
+    /// AWS SQS, or a server speaking its API (moto, LocalStack).
+    Sqs,
+}
+
+impl QueueBackend {
+    /// The name used in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Embedded => "embedded",
+            Self::Sqs => "sqs",
+        }
+    }
+}
+
+impl TryFrom<String> for QueueBackend {
+    type Error = String;
+
+    /// Parses the configuration's name, ignoring case (`SQS` from an environment variable).
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        match name.to_ascii_lowercase().as_str() {
+            "embedded" => Ok(Self::Embedded),
+            "sqs" => Ok(Self::Sqs),
+            _ => Err(format!(
+                "unknown value {name:?}, expected \"embedded\" or \"sqs\""
+            )),
+        }
+    }
+}
+
+impl fmt::Display for QueueBackend {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+/// `[queue.embedded]`: the SQLite-backed queue.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddedQueueSettings {
+    /// SQLite file holding the queues (relative paths are relative to the working directory).
+    pub path: PathBuf,
+    /// How many times a message is delivered before it is moved aside as dead (at least 1).
+    pub max_receive_count: u32,
+}
+
+/// `[queue.sqs]`: AWS SQS. Credentials come from the standard AWS chain (environment, profile,
+/// instance role), never from this file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqsSettings {
+    /// AWS region; when unset, the standard AWS chain decides (`AWS_REGION`, profile).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Endpoint of an SQS-compatible server (e.g. `http://127.0.0.1:5000` for moto); when unset,
+    /// AWS's own endpoint for the region.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint_url: Option<Url>,
+}
+
+/// `[store]`: the local SQLite state (cursors, per-run state, the outbox).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    /// SQLite file holding the state (relative paths are relative to the working directory).
+    pub path: PathBuf,
+    /// How many finished runs per repository are kept for the dashboard (at least 1).
+    pub recent_runs_retained: u32,
+    /// Finished runs older than this many days are dropped from the dashboard's history
+    /// (at least 1).
+    pub recent_runs_max_age_days: u32,
+}
+
+/// `[http]`: the HTTP server (dashboard, `/healthz`, `/metrics`, admin endpoints).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Serve HTTP at all.
+    pub enabled: bool,
+    /// Address and port to listen on, e.g. `127.0.0.1:8080`, or `0.0.0.0:8080` in a container.
+    pub listen: SocketAddr,
+    /// Name of the environment variable holding the bearer token that admin endpoints (those
+    /// that change state, such as adding a repository) require.
+    pub admin_token_env: String,
+    /// The admin token, read from the variable named by `admin_token_env` during validation;
+    /// `None` when that variable is unset or empty, and then admin endpoints are refused. Cannot
+    /// be set in a file.
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub admin_token: Option<Secret>,
+}
+
+/// `[telemetry]`: how the daemon logs.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySettings {
+    /// `json` (one object per line, for log collectors) or `text` (for a terminal).
+    pub log_format: LogFormat,
+    /// Which log lines are written, as a `tracing` filter directive: `info`, `debug`,
+    /// `info,gha_ingest_github=debug`.
+    pub log_level: String,
+}
+
+/// Shape of the daemon's own log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase", try_from = "String")]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
+impl LogFormat {
+    /// The name used in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Json => "json",
+            Self::Text => "text",
+        }
+    }
+}
+
+impl TryFrom<String> for LogFormat {
+    type Error = String;
+
+    /// Parses the configuration's name, ignoring case (`SQS` from an environment variable).
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        match name.to_ascii_lowercase().as_str() {
+            "json" => Ok(Self::Json),
+            "text" => Ok(Self::Text),
+            _ => Err(format!(
+                "unknown value {name:?}, expected \"json\" or \"text\""
+            )),
+        }
+    }
+}
+
+impl fmt::Display for LogFormat {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
