@@ -1,0 +1,615 @@
+//! The embedded queue: SQS standard-queue semantics in a SQLite file, the zero-setup default.
+//!
+//! It exists so the demo and single-machine installs need nothing but a file, and so the daemon's
+//! tests run without an emulator. It keeps SQS's contract rather than inventing one: at-least-once
+//! delivery, a visibility timeout per receive, a fresh receipt per delivery, receive counts, and an
+//! optional redrive to `<name>-dlq` after `max_receive_count` deliveries.
+//!
+//! Several named queues share one file (one table keyed by queue name) and several processes may
+//! open the same file: the database runs in WAL mode with a busy timeout, and a receive claims its
+//! messages with a single `UPDATE ... RETURNING`, so two consumers never get the same delivery.
+//! Use a file of its own for the queue: its migrations are tracked in sqlx's table, which a second
+//! migrator (the state store's) in the same file would reject.
+//!
+//! Receipts: only the latest receipt of a message acts on it. Deleting with an older one (the
+//! message was received again since) succeeds and does nothing, so a slow consumer never deletes
+//! another consumer's claim; extending with an older one fails with [`QueueError::Permanent`].
+//! (SQS documents the same for deletes, "the request succeeds, but the message might not be
+//! deleted".)
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use rand::RngCore;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::Row;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::error::QueueError;
+use crate::limits::{check_batch_len, MessageLimits};
+use crate::message::{OutgoingMessage, QueueDepth, ReceiptHandle, ReceivedMessage, SendOutcome};
+use crate::{MessageQueue, MAX_BATCH, MAX_RECEIVE_WAIT, MAX_VISIBILITY_TIMEOUT};
+
+/// How often a long poll re-reads the file for messages sent by another process.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How long a statement waits for another connection's write lock before failing as transient.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+const MAX_CONNECTIONS: u32 = 4;
+
+/// The most deliveries a redrive policy may allow, as on SQS.
+const MAX_RECEIVE_COUNT_LIMIT: u32 = 1_000;
+
+/// The name of the dead-letter queue of `queue_name` in the same file.
+pub(crate) fn dead_letter_queue_name(queue_name: &str) -> String {
+    format!("{queue_name}-dlq")
+}
+
+/// How an [`EmbeddedQueue`] behaves.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EmbeddedQueueOptions {
+    /// After this many deliveries without a delete, the next receive moves the message to the queue
+    /// `<name>-dlq` in the same file instead of delivering it, like an SQS redrive policy. `None`
+    /// keeps redelivering forever. Between 1 and 1,000.
+    pub max_receive_count: Option<u32>,
+    /// The message size limit, checked as SQS would.
+    pub limits: MessageLimits,
+}
+
+/// A named queue in a SQLite file. Cheap to clone; clones share the connection pool.
+#[derive(Debug, Clone)]
+pub struct EmbeddedQueue {
+    pool: SqlitePool,
+    path: PathBuf,
+    queue_name: String,
+    options: EmbeddedQueueOptions,
+    /// Wakes this process's long polls on the queue when a message is sent in this process.
+    sent: Arc<Notify>,
+}
+
+impl EmbeddedQueue {
+    /// Opens (creating if needed) the file at `path` and the queue `queue_name` in it, applying the
+    /// migrations in `migrations/embedded-queue`.
+    pub async fn open(
+        path: &Path,
+        queue_name: &str,
+        options: EmbeddedQueueOptions,
+    ) -> Result<Self, QueueError> {
+        const OPERATION: &str = "open";
+        validate_queue_name(queue_name)
+            .map_err(|message| QueueError::permanent(queue_name, OPERATION, message))?;
+        options
+            .limits
+            .validate()
+            .map_err(|message| QueueError::permanent(queue_name, OPERATION, message))?;
+        if let Some(max_receive_count) = options.max_receive_count {
+            if !(1..=MAX_RECEIVE_COUNT_LIMIT).contains(&max_receive_count) {
+                return Err(QueueError::permanent(
+                    queue_name,
+                    OPERATION,
+                    format!("max_receive_count is {max_receive_count}, it must be between 1 and {MAX_RECEIVE_COUNT_LIMIT}"),
+                ));
+            }
+        }
+        if let Some(parent) = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
+            tokio::fs::create_dir_all(parent).await.map_err(|error| {
+                QueueError::permanent(
+                    queue_name,
+                    OPERATION,
+                    format!("creating directory {}: {error}", parent.display()),
+                )
+            })?;
+        }
+        let connect_options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .connect_with(connect_options)
+            .await
+            .map_err(|error| {
+                classify_sqlx_error(
+                    queue_name,
+                    OPERATION,
+                    &format!("opening {}", path.display()),
+                    error,
+                )
+            })?;
+        migrate(&pool, queue_name, path).await?;
+        let canonical_path = tokio::fs::canonicalize(path)
+            .await
+            .unwrap_or_else(|_| path.to_path_buf());
+        let sent = send_notifier(&canonical_path, queue_name);
+        Ok(EmbeddedQueue {
+            pool,
+            path: canonical_path,
+            queue_name: queue_name.to_owned(),
+            options,
+            sent,
+        })
+    }
+
+    /// The dead-letter queue `<name>-dlq` in the same file, sharing this queue's connections; it
+    /// has no redrive of its own. Exists whether or not `max_receive_count` is set.
+    pub fn dead_letter_queue(&self) -> EmbeddedQueue {
+        let dlq_name = dead_letter_queue_name(&self.queue_name);
+        EmbeddedQueue {
+            pool: self.pool.clone(),
+            path: self.path.clone(),
+            sent: send_notifier(&self.path, &dlq_name),
+            queue_name: dlq_name,
+            options: EmbeddedQueueOptions {
+                max_receive_count: None,
+                limits: self.options.limits,
+            },
+        }
+    }
+
+    /// The file the queue lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Moves messages delivered `max_receive_count` times to the dead-letter queue, then claims
+    /// up to `max_messages` of the oldest visible ones, each with a fresh receipt.
+    async fn claim(
+        &self,
+        max_messages: u32,
+        visibility_timeout: Duration,
+    ) -> Result<Vec<ReceivedMessage>, QueueError> {
+        const OPERATION: &str = "receive";
+        let now = now_millis();
+        let max_receive_count = i64::from(self.options.max_receive_count.unwrap_or(u32::MAX));
+        if self.options.max_receive_count.is_some() {
+            let moved = sqlx::query(
+                "UPDATE queue_messages SET queue_name = ?1, receipt = NULL, visible_at_ms = ?2 \
+                 WHERE queue_name = ?3 AND visible_at_ms <= ?2 AND receive_count >= ?4",
+            )
+            .bind(dead_letter_queue_name(&self.queue_name))
+            .bind(now)
+            .bind(&self.queue_name)
+            .bind(max_receive_count)
+            .execute(&self.pool)
+            .await
+            .map_err(|error| {
+                classify_sqlx_error(
+                    &self.queue_name,
+                    OPERATION,
+                    "moving to the dead-letter queue",
+                    error,
+                )
+            })?
+            .rows_affected();
+            if moved > 0 {
+                send_notifier(&self.path, &dead_letter_queue_name(&self.queue_name))
+                    .notify_waiters();
+                tracing::warn!(
+                    queue = %self.queue_name,
+                    moved,
+                    "moved messages to the dead-letter queue after too many deliveries"
+                );
+            }
+        }
+        let visible_at = now.saturating_add(duration_millis(visibility_timeout));
+        // The receipt is a fresh random token plus the row's sequence, so it is unique per delivery;
+        // claiming in one statement makes concurrent receives (other processes too) disjoint.
+        let rows = sqlx::query(
+            "UPDATE queue_messages \
+             SET receipt = ?1 || '.' || sequence, visible_at_ms = ?2, receive_count = receive_count + 1 \
+             WHERE sequence IN ( \
+                 SELECT sequence FROM queue_messages \
+                 WHERE queue_name = ?3 AND visible_at_ms <= ?4 AND receive_count < ?5 \
+                 ORDER BY sequence LIMIT ?6) \
+             RETURNING sequence, message_id, body, attributes, receive_count, receipt",
+        )
+        .bind(random_hex(16))
+        .bind(visible_at)
+        .bind(&self.queue_name)
+        .bind(now)
+        .bind(max_receive_count)
+        .bind(i64::from(max_messages))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|error| classify_sqlx_error(&self.queue_name, OPERATION, "claiming messages", error))?;
+
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in rows {
+            claimed.push(self.decode_row(&row)?);
+        }
+        // RETURNING does not promise an order; hand out the oldest first.
+        claimed.sort_by_key(|(sequence, _)| *sequence);
+        Ok(claimed.into_iter().map(|(_, message)| message).collect())
+    }
+
+    fn decode_row(
+        &self,
+        row: &sqlx::sqlite::SqliteRow,
+    ) -> Result<(i64, ReceivedMessage), QueueError> {
+        let corrupt = |error: String| {
+            QueueError::permanent(
+                &self.queue_name,
+                "receive",
+                format!("reading a message: {error}"),
+            )
+        };
+        let sequence: i64 = row
+            .try_get("sequence")
+            .map_err(|error| corrupt(error.to_string()))?;
+        let attributes_json: String = row
+            .try_get("attributes")
+            .map_err(|error| corrupt(error.to_string()))?;
+        let attributes: BTreeMap<String, String> = serde_json::from_str(&attributes_json)
+            .map_err(|error| corrupt(format!("attributes of message {sequence}: {error}")))?;
+        let receive_count: i64 = row
+            .try_get("receive_count")
+            .map_err(|error| corrupt(error.to_string()))?;
+        let message = ReceivedMessage {
+            message_id: row
+                .try_get("message_id")
+                .map_err(|error| corrupt(error.to_string()))?,
+            body: row
+                .try_get("body")
+                .map_err(|error| corrupt(error.to_string()))?,
+            attributes,
+            receipt: ReceiptHandle(
+                row.try_get("receipt")
+                    .map_err(|error| corrupt(error.to_string()))?,
+            ),
+            receive_count: u32::try_from(receive_count).unwrap_or(u32::MAX),
+        };
+        Ok((sequence, message))
+    }
+
+    fn check_receipt(
+        &self,
+        operation: &'static str,
+        receipt: &ReceiptHandle,
+    ) -> Result<(), QueueError> {
+        let well_formed = receipt.0.split_once('.').is_some_and(|(token, sequence)| {
+            token.len() == 32
+                && token.bytes().all(|byte| byte.is_ascii_hexdigit())
+                && !sequence.is_empty()
+                && sequence.bytes().all(|byte| byte.is_ascii_digit())
+        });
+        if well_formed {
+            Ok(())
+        } else {
+            Err(QueueError::permanent(
+                &self.queue_name,
+                operation,
+                format!("malformed receipt handle {receipt:?}"),
+            ))
+        }
+    }
+}
+
+#[async_trait]
+impl MessageQueue for EmbeddedQueue {
+    fn name(&self) -> &str {
+        &self.queue_name
+    }
+
+    async fn send_batch(&self, messages: &[OutgoingMessage]) -> Result<SendOutcome, QueueError> {
+        const OPERATION: &str = "send_batch";
+        check_batch_len(&self.queue_name, messages.len())?;
+        let mut outcome = SendOutcome::default();
+        let mut valid = Vec::with_capacity(messages.len());
+        for (index, message) in messages.iter().enumerate() {
+            match self.options.limits.check(message) {
+                Ok(_) => valid.push(message),
+                Err(error) => outcome.failed.push((index, error)),
+            }
+        }
+        if valid.is_empty() {
+            return Ok(outcome);
+        }
+        let now = now_millis();
+        let mut transaction = self.pool.begin().await.map_err(|error| {
+            classify_sqlx_error(&self.queue_name, OPERATION, "starting a transaction", error)
+        })?;
+        for message in &valid {
+            let attributes_json = serde_json::to_string(&message.attributes).map_err(|error| {
+                QueueError::permanent(
+                    &self.queue_name,
+                    OPERATION,
+                    format!("encoding attributes: {error}"),
+                )
+            })?;
+            sqlx::query(
+                "INSERT INTO queue_messages \
+                 (queue_name, message_id, body, attributes, deduplication_id, sent_at_ms, visible_at_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+            )
+            .bind(&self.queue_name)
+            .bind(new_message_id())
+            .bind(&message.body)
+            .bind(attributes_json)
+            .bind(&message.deduplication_id)
+            .bind(now)
+            .execute(&mut *transaction)
+            .await
+            .map_err(|error| classify_sqlx_error(&self.queue_name, OPERATION, "inserting a message", error))?;
+        }
+        transaction.commit().await.map_err(|error| {
+            classify_sqlx_error(&self.queue_name, OPERATION, "committing", error)
+        })?;
+        self.sent.notify_waiters();
+        tracing::debug!(
+            queue = %self.queue_name,
+            sent = valid.len(),
+            failed = outcome.failed.len(),
+            "sent a batch"
+        );
+        Ok(outcome)
+    }
+
+    async fn receive(
+        &self,
+        max_messages: u32,
+        wait: Duration,
+        visibility_timeout: Duration,
+    ) -> Result<Vec<ReceivedMessage>, QueueError> {
+        let max_messages = max_messages.clamp(1, MAX_BATCH as u32);
+        let visibility_timeout = visibility_timeout.min(MAX_VISIBILITY_TIMEOUT);
+        let deadline = Instant::now() + wait.min(MAX_RECEIVE_WAIT);
+        loop {
+            // Registered before looking, so a send between the look and the wait still wakes us.
+            let sent = self.sent.notified();
+            tokio::pin!(sent);
+            sent.as_mut().enable();
+
+            let messages = self.claim(max_messages, visibility_timeout).await?;
+            if !messages.is_empty() {
+                return Ok(messages);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(Vec::new());
+            }
+            let nap = (deadline - now).min(POLL_INTERVAL);
+            tokio::select! {
+                () = &mut sent => {}
+                () = tokio::time::sleep(nap) => {}
+            }
+        }
+    }
+
+    async fn delete(&self, receipt: &ReceiptHandle) -> Result<(), QueueError> {
+        const OPERATION: &str = "delete";
+        self.check_receipt(OPERATION, receipt)?;
+        let deleted =
+            sqlx::query("DELETE FROM queue_messages WHERE queue_name = ?1 AND receipt = ?2")
+                .bind(&self.queue_name)
+                .bind(&receipt.0)
+                .execute(&self.pool)
+                .await
+                .map_err(|error| {
+                    classify_sqlx_error(&self.queue_name, OPERATION, "deleting", error)
+                })?
+                .rows_affected();
+        if deleted == 0 {
+            // Already deleted, or received again since: the newer claim wins (see the module doc).
+            tracing::debug!(queue = %self.queue_name, ?receipt, "delete with a receipt that is no longer current");
+        }
+        Ok(())
+    }
+
+    async fn extend_visibility(
+        &self,
+        receipt: &ReceiptHandle,
+        visibility_timeout: Duration,
+    ) -> Result<(), QueueError> {
+        const OPERATION: &str = "extend_visibility";
+        self.check_receipt(OPERATION, receipt)?;
+        let visible_at = now_millis().saturating_add(duration_millis(
+            visibility_timeout.min(MAX_VISIBILITY_TIMEOUT),
+        ));
+        let updated = sqlx::query(
+            "UPDATE queue_messages SET visible_at_ms = ?1 WHERE queue_name = ?2 AND receipt = ?3",
+        )
+        .bind(visible_at)
+        .bind(&self.queue_name)
+        .bind(&receipt.0)
+        .execute(&self.pool)
+        .await
+        .map_err(|error| classify_sqlx_error(&self.queue_name, OPERATION, "updating", error))?
+        .rows_affected();
+        if updated == 0 {
+            return Err(QueueError::permanent(
+                &self.queue_name,
+                OPERATION,
+                "the message was deleted, moved to the dead-letter queue or received again since this receipt was issued",
+            ));
+        }
+        if visibility_timeout.is_zero() {
+            self.sent.notify_waiters();
+        }
+        Ok(())
+    }
+
+    async fn approximate_depth(&self) -> Result<QueueDepth, QueueError> {
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(visible_at_ms <= ?2), 0) AS visible, \
+                    COALESCE(SUM(visible_at_ms > ?2), 0) AS in_flight \
+             FROM queue_messages WHERE queue_name = ?1",
+        )
+        .bind(&self.queue_name)
+        .bind(now_millis())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|error| {
+            classify_sqlx_error(&self.queue_name, "approximate_depth", "counting", error)
+        })?;
+        let count = |column: &str| -> Result<u64, QueueError> {
+            let value: i64 = row.try_get(column).map_err(|error| {
+                QueueError::permanent(&self.queue_name, "approximate_depth", error.to_string())
+            })?;
+            Ok(u64::try_from(value).unwrap_or(0))
+        };
+        Ok(QueueDepth {
+            visible: count("visible")?,
+            in_flight: count("in_flight")?,
+        })
+    }
+
+    async fn health_check(&self) -> Result<(), QueueError> {
+        sqlx::query("SELECT 1 FROM queue_messages WHERE queue_name = ?1 LIMIT 1")
+            .bind(&self.queue_name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|error| {
+                classify_sqlx_error(&self.queue_name, "health_check", "querying", error)
+            })?;
+        Ok(())
+    }
+}
+
+/// Applies the migrations, once more after a failure: two processes opening a new file at the same
+/// moment may both try the first migration, and the loser then finds it applied.
+async fn migrate(pool: &SqlitePool, queue_name: &str, path: &Path) -> Result<(), QueueError> {
+    let migrator = sqlx::migrate!("../../migrations/embedded-queue");
+    if migrator.run(pool).await.is_ok() {
+        return Ok(());
+    }
+    tokio::time::sleep(POLL_INTERVAL).await;
+    migrator.run(pool).await.map_err(|error| {
+        QueueError::permanent(
+            queue_name,
+            "open",
+            format!(
+                "migrating {} (use a file of its own for the embedded queue): {error}",
+                path.display()
+            ),
+        )
+    })
+}
+
+/// Classifies a database error once: a busy or locked database, I/O trouble, a full disk or an
+/// exhausted pool may clear up (transient); anything else will not (permanent).
+fn classify_sqlx_error(
+    queue_name: &str,
+    operation: &'static str,
+    context: &str,
+    error: sqlx::Error,
+) -> QueueError {
+    const SQLITE_BUSY: i64 = 5;
+    const SQLITE_LOCKED: i64 = 6;
+    const SQLITE_IOERR: i64 = 10;
+    const SQLITE_FULL: i64 = 13;
+    let transient = match &error {
+        sqlx::Error::Database(database_error) => database_error
+            .code()
+            .and_then(|code| i64::from_str(&code).ok())
+            .is_some_and(|extended_code| {
+                matches!(
+                    extended_code & 0xff,
+                    SQLITE_BUSY | SQLITE_LOCKED | SQLITE_IOERR | SQLITE_FULL
+                )
+            }),
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::WorkerCrashed => true,
+        _ => false,
+    };
+    let message = format!("{context}: {error}");
+    if transient {
+        QueueError::transient(queue_name, operation, message)
+    } else {
+        QueueError::permanent(queue_name, operation, message)
+    }
+}
+
+/// The process-wide "a message was sent" signal of one queue in one file, shared by every
+/// [`EmbeddedQueue`] opened on it in this process.
+fn send_notifier(path: &Path, queue_name: &str) -> Arc<Notify> {
+    type Notifiers = Mutex<HashMap<(PathBuf, String), Arc<Notify>>>;
+    static NOTIFIERS: OnceLock<Notifiers> = OnceLock::new();
+    let mut notifiers = NOTIFIERS
+        .get_or_init(Notifiers::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Forget the signals of queues no longer open, so temporary files do not accumulate.
+    notifiers.retain(|_, notify| Arc::strong_count(notify) > 1);
+    notifiers
+        .entry((path.to_path_buf(), queue_name.to_owned()))
+        .or_default()
+        .clone()
+}
+
+/// SQS queue names: 1 to 80 of `A-Za-z0-9_-`.
+fn validate_queue_name(queue_name: &str) -> Result<(), String> {
+    let valid = (1..=80).contains(&queue_name.len())
+        && queue_name
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid queue name {queue_name:?}: use 1 to 80 letters, digits, '-' or '_'"
+        ))
+    }
+}
+
+fn now_millis() -> i64 {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn duration_millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buffer = vec![0_u8; bytes];
+    rand::thread_rng().fill_bytes(&mut buffer);
+    hex::encode(buffer)
+}
+
+/// A random id in the UUID layout SQS message ids have.
+fn new_message_id() -> String {
+    let digits = random_hex(16);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &digits[0..8],
+        &digits[8..12],
+        &digits[12..16],
+        &digits[16..20],
+        &digits[20..32]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_names_follow_sqs() {
+        assert!(validate_queue_name("gha-events_1").is_ok());
+        assert!(validate_queue_name("").is_err());
+        assert!(validate_queue_name("a/b").is_err());
+        assert!(validate_queue_name(&"a".repeat(81)).is_err());
+    }
+
+    #[test]
+    fn message_ids_look_like_uuids() {
+        let id = new_message_id();
+        assert_eq!(id.len(), 36);
+        assert_eq!(id.matches('-').count(), 4);
+        assert_ne!(id, new_message_id());
+    }
+}

@@ -1,0 +1,136 @@
+//! Behaviour of the SQS implementation beyond the shared conformance suite, against a real moto
+//! server: resolving queues by name, classifying failures, creating queues, FIFO queues.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use gha_ingest_queue::testing::{unique_queue_name, MotoServer, TEST_REGION};
+use gha_ingest_queue::{
+    MessageLimits, MessageQueue, OutgoingMessage, QueueError, SqsQueueSettings,
+};
+
+const LONG: Duration = Duration::from_secs(60);
+
+fn message(body: &str, repo: &str, deduplication_id: &str) -> OutgoingMessage {
+    OutgoingMessage {
+        body: body.to_owned(),
+        attributes: [("repo".to_owned(), repo.to_owned())].into(),
+        deduplication_id: deduplication_id.to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn a_queue_is_found_by_name_or_url() {
+    let server = MotoServer::shared();
+    let name = unique_queue_name("by-name");
+    let url = server.create_queue(&name, None).await;
+    assert_eq!(
+        server.create_queue(&name, None).await,
+        url,
+        "ensure_queue is idempotent"
+    );
+
+    let by_name = server.connect(&name, MessageLimits::default()).await;
+    assert_eq!(by_name.queue_url(), url);
+    assert_eq!(by_name.name(), name);
+    let by_url = server.connect(&url, MessageLimits::default()).await;
+    assert_eq!(by_url.name(), name);
+
+    by_name
+        .send_batch(&[message("hello", "o/r", "k1")])
+        .await
+        .expect("send");
+    let received = by_url
+        .receive(1, Duration::from_secs(5), LONG)
+        .await
+        .expect("receive");
+    assert_eq!(received.len(), 1);
+}
+
+#[tokio::test]
+async fn a_missing_queue_is_a_permanent_error() {
+    let server = MotoServer::shared();
+    let missing = unique_queue_name("missing");
+    let error = server
+        .try_connect(server.settings(&missing), MessageLimits::default())
+        .await
+        .expect_err("no such queue");
+    assert!(
+        matches!(
+            error,
+            QueueError::Permanent {
+                operation: "connect",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains(&missing), "{error}");
+
+    // By URL, connecting does not look; the health check does.
+    let url = format!("{}/123456789012/{missing}", server.endpoint_url());
+    let queue = server.connect(&url, MessageLimits::default()).await;
+    let error = queue.health_check().await.expect_err("no such queue");
+    assert!(!error.is_retryable(), "{error:?}");
+    let error = queue
+        .send_batch(&[message("lost", "o/r", "k")])
+        .await
+        .expect_err("no such queue");
+    assert!(!error.is_retryable(), "{error:?}");
+}
+
+#[tokio::test]
+async fn an_unreachable_endpoint_is_a_transient_error() {
+    let server = MotoServer::shared();
+    // A port nobody listens on.
+    let closed_port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("free port")
+        .port();
+    let settings = SqsQueueSettings {
+        queue: format!("http://127.0.0.1:{closed_port}/123456789012/nowhere"),
+        region: Some(TEST_REGION.to_owned()),
+        endpoint_url: Some(format!("http://127.0.0.1:{closed_port}")),
+    };
+    let queue = server
+        .try_connect(settings, MessageLimits::default())
+        .await
+        .expect("connect by url");
+    let error = queue.health_check().await.expect_err("nothing listens");
+    assert!(error.is_retryable(), "{error:?}");
+    assert!(
+        error.to_string().contains("health_check on queue nowhere"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn fifo_queues_deduplicate_and_keep_order_per_repository() {
+    let server = MotoServer::shared();
+    let name = format!("{}.fifo", unique_queue_name("fifo"));
+    let url = server.create_queue(&name, Some(3)).await;
+    let queue = server.connect(&url, MessageLimits::default()).await;
+    let batch = [
+        message("first", "o/a", "event-1"),
+        message("first again", "o/a", "event-1"),
+        message("second", "o/a", "event-2"),
+        // Not a valid deduplication id (spaces, too long): hashed rather than rejected.
+        message("third", "o/a", &"event 3 ".repeat(40)),
+    ];
+    let outcome = queue.send_batch(&batch).await.expect("send");
+    assert!(outcome.all_sent(), "{:?}", outcome.failed);
+
+    let mut bodies = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while bodies.len() < 3 && std::time::Instant::now() < deadline {
+        for delivered in queue
+            .receive(10, Duration::from_secs(1), LONG)
+            .await
+            .expect("receive")
+        {
+            queue.delete(&delivered.receipt).await.expect("delete");
+            bodies.push(delivered.body);
+        }
+    }
+    assert_eq!(bodies, vec!["first", "second", "third"]);
+}
