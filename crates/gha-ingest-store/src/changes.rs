@@ -1,0 +1,183 @@
+//! The single write path of the pipeline agent: one `ChangeSet`, one transaction.
+
+use chrono::{DateTime, Utc};
+use gha_ingest_core::facts::{CommitFacts, RunFacts};
+use gha_ingest_core::RepoName;
+
+use crate::database::StateStore;
+use crate::error::{QueryContext, StoreError};
+use crate::outbox::Destination;
+use crate::time::to_text;
+
+/// Everything learned from one batch of GitHub answers for one repository.
+#[derive(Debug, Default)]
+pub struct ChangeSet {
+    pub runs: Vec<RunUpdate>,
+    pub commits: Vec<CommitFacts>,
+    /// `(request path, etag)` of resources now processed in full.
+    pub etags: Vec<(String, String)>,
+    pub cursor: Option<CursorUpdate>,
+    pub events: Vec<PendingEvent>,
+}
+
+impl ChangeSet {
+    pub fn is_empty(&self) -> bool {
+        self.runs.is_empty()
+            && self.commits.is_empty()
+            && self.etags.is_empty()
+            && self.cursor.is_none()
+            && self.events.is_empty()
+    }
+}
+
+/// The latest observed state of a run, with the jobs of its current attempt.
+#[derive(Debug, Clone)]
+pub struct RunUpdate {
+    pub facts: RunFacts,
+}
+
+/// Moves a repository's cursor forward. `None` fields are left as they are.
+#[derive(Debug, Clone, Default)]
+pub struct CursorUpdate {
+    /// Set once, on a repository's first poll.
+    pub tracked_since: Option<DateTime<Utc>>,
+    pub discovered_through: Option<DateTime<Utc>>,
+    pub last_sweep_at: Option<DateTime<Utc>>,
+}
+
+/// An encoded event for one destination.
+#[derive(Debug, Clone)]
+pub struct PendingEvent {
+    pub destination: Destination,
+    pub event_id: String,
+    pub event_type: String,
+    pub body: String,
+}
+
+impl StateStore {
+    /// Applies `changes` for `repo` atomically. Returns how many events were new (not emitted
+    /// before to the same destination) and so were queued for publishing.
+    pub async fn apply_changes(
+        &self,
+        repo: &RepoName,
+        changes: &ChangeSet,
+    ) -> Result<u64, StoreError> {
+        let now = to_text(Utc::now());
+        let repo_name = repo.to_string();
+        let mut transaction = self.pool.begin().await.during("begin change set")?;
+
+        for update in &changes.runs {
+            let facts = &update.facts;
+            let facts_json = serde_json::to_string(facts).expect("run facts always serialize");
+            sqlx::query(
+                "INSERT INTO runs (run_id, repo, run_attempt, status, conclusion, created_at, updated_at, is_open, facts, observed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT (run_id) DO UPDATE SET run_attempt = excluded.run_attempt, status = excluded.status,
+                   conclusion = excluded.conclusion, updated_at = excluded.updated_at, is_open = excluded.is_open,
+                   facts = excluded.facts, observed_at = excluded.observed_at",
+            )
+            .bind(facts.run_id as i64)
+            .bind(&repo_name)
+            .bind(i64::from(facts.run_attempt))
+            .bind(&facts.status)
+            .bind(&facts.conclusion)
+            .bind(to_text(facts.created_at))
+            .bind(to_text(facts.updated_at))
+            .bind(facts.status != gha_ingest_core::github::STATUS_COMPLETED)
+            .bind(facts_json)
+            .bind(&now)
+            .execute(&mut *transaction)
+            .await
+            .during("upsert run")?;
+            for job in &facts.jobs {
+                sqlx::query(
+                    "INSERT INTO jobs (job_id, run_id, run_attempt, status, facts) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (job_id) DO UPDATE SET status = excluded.status, facts = excluded.facts",
+                )
+                .bind(job.job_id as i64)
+                .bind(job.run_id as i64)
+                .bind(i64::from(job.run_attempt))
+                .bind(&job.status)
+                .bind(serde_json::to_string(job).expect("job facts always serialize"))
+                .execute(&mut *transaction)
+                .await
+                .during("upsert job")?;
+            }
+        }
+
+        for commit in &changes.commits {
+            sqlx::query("INSERT OR IGNORE INTO commits (repo, sha, facts, fetched_at) VALUES (?1, ?2, ?3, ?4)")
+                .bind(&repo_name)
+                .bind(&commit.commit_sha)
+                .bind(serde_json::to_string(commit).expect("commit facts always serialize"))
+                .bind(&now)
+                .execute(&mut *transaction)
+                .await
+                .during("insert commit")?;
+        }
+
+        for (path, etag) in &changes.etags {
+            sqlx::query(
+                "INSERT INTO http_etags (request_path, etag, stored_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (request_path) DO UPDATE SET etag = excluded.etag, stored_at = excluded.stored_at",
+            )
+            .bind(path)
+            .bind(etag)
+            .bind(&now)
+            .execute(&mut *transaction)
+            .await
+            .during("store etag")?;
+        }
+
+        if let Some(cursor) = &changes.cursor {
+            sqlx::query(
+                "INSERT INTO repo_cursors (repo, discovered_through, last_sweep_at, tracked_since) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (repo) DO UPDATE SET
+                   tracked_since = COALESCE(repo_cursors.tracked_since, excluded.tracked_since),
+                   discovered_through = COALESCE(excluded.discovered_through, repo_cursors.discovered_through),
+                   last_sweep_at = COALESCE(excluded.last_sweep_at, repo_cursors.last_sweep_at)",
+            )
+            .bind(&repo_name)
+            .bind(cursor.discovered_through.map(to_text))
+            .bind(cursor.last_sweep_at.map(to_text))
+            .bind(cursor.tracked_since.map(to_text))
+            .execute(&mut *transaction)
+            .await
+            .during("advance cursor")?;
+        }
+
+        let mut queued = 0;
+        for event in &changes.events {
+            let first_time = sqlx::query(
+                "INSERT OR IGNORE INTO emitted_events (event_id, destination, emitted_at) VALUES (?1, ?2, ?3)",
+            )
+            .bind(&event.event_id)
+            .bind(event.destination.as_str())
+            .bind(&now)
+            .execute(&mut *transaction)
+            .await
+            .during("record event id")?
+            .rows_affected()
+                == 1;
+            if !first_time {
+                continue;
+            }
+            sqlx::query(
+                "INSERT INTO outbox (destination, event_id, event_type, repo, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .bind(event.destination.as_str())
+            .bind(&event.event_id)
+            .bind(&event.event_type)
+            .bind(&repo_name)
+            .bind(&event.body)
+            .bind(&now)
+            .execute(&mut *transaction)
+            .await
+            .during("queue event")?;
+            queued += 1;
+        }
+
+        transaction.commit().await.during("commit change set")?;
+        Ok(queued)
+    }
+}

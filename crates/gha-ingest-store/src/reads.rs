@@ -1,0 +1,265 @@
+//! What the pipeline agent reads back: cursors, ETags, known runs and jobs, cached commits.
+
+use chrono::{DateTime, Utc};
+use gha_ingest_core::facts::{CommitFacts, JobFacts, RunFacts};
+use gha_ingest_core::RepoName;
+use sqlx::Row;
+
+use crate::database::StateStore;
+use crate::error::{QueryContext, StoreError};
+use crate::time::{from_text, optional_from_text, to_text};
+
+/// A repository's position and poll health.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RepoCursor {
+    /// History created before this instant is not ingested; activity after it is.
+    pub tracked_since: Option<DateTime<Utc>>,
+    /// Every run created at or before this instant has been discovered.
+    pub discovered_through: Option<DateTime<Utc>>,
+    pub last_sweep_at: Option<DateTime<Utc>>,
+    pub last_poll_at: Option<DateTime<Utc>>,
+    pub last_poll_ok_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub consecutive_errors: i64,
+}
+
+/// The comparable part of a run's last observed state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRun {
+    pub run_id: u64,
+    pub run_attempt: u32,
+    pub status: String,
+    pub conclusion: Option<String>,
+    pub updated_at: DateTime<Utc>,
+    pub is_open: bool,
+}
+
+/// A repository to poll, and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepositoryEntry {
+    pub repo: RepoName,
+    pub origin: String,
+}
+
+impl StateStore {
+    pub async fn cursor(&self, repo: &RepoName) -> Result<RepoCursor, StoreError> {
+        const OPERATION: &str = "read cursor";
+        let row = sqlx::query(
+            "SELECT tracked_since, discovered_through, last_sweep_at, last_poll_at, last_poll_ok_at, last_error, consecutive_errors
+             FROM repo_cursors WHERE repo = ?1",
+        )
+        .bind(repo.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .during(OPERATION)?;
+        let Some(row) = row else {
+            return Ok(RepoCursor::default());
+        };
+        Ok(RepoCursor {
+            tracked_since: optional_from_text(row.get("tracked_since"), OPERATION)?,
+            discovered_through: optional_from_text(row.get("discovered_through"), OPERATION)?,
+            last_sweep_at: optional_from_text(row.get("last_sweep_at"), OPERATION)?,
+            last_poll_at: optional_from_text(row.get("last_poll_at"), OPERATION)?,
+            last_poll_ok_at: optional_from_text(row.get("last_poll_ok_at"), OPERATION)?,
+            last_error: row.get("last_error"),
+            consecutive_errors: row.get("consecutive_errors"),
+        })
+    }
+
+    /// Records the outcome of one poll cycle (not part of any change set: it is only health).
+    pub async fn record_poll(
+        &self,
+        repo: &RepoName,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let now = to_text(Utc::now());
+        sqlx::query(
+            "INSERT INTO repo_cursors (repo, last_poll_at, last_poll_ok_at, last_error, consecutive_errors)
+             VALUES (?1, ?2, CASE WHEN ?3 IS NULL THEN ?2 END, ?3, CASE WHEN ?3 IS NULL THEN 0 ELSE 1 END)
+             ON CONFLICT (repo) DO UPDATE SET last_poll_at = ?2,
+               last_poll_ok_at = CASE WHEN ?3 IS NULL THEN ?2 ELSE repo_cursors.last_poll_ok_at END,
+               last_error = ?3,
+               consecutive_errors = CASE WHEN ?3 IS NULL THEN 0 ELSE repo_cursors.consecutive_errors + 1 END",
+        )
+        .bind(repo.to_string())
+        .bind(now)
+        .bind(error)
+        .execute(&self.pool)
+        .await
+        .during("record poll")
+        .map(|_| ())
+    }
+
+    pub async fn etag(&self, request_path: &str) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT etag FROM http_etags WHERE request_path = ?1")
+            .bind(request_path)
+            .fetch_optional(&self.pool)
+            .await
+            .during("read etag")
+    }
+
+    pub async fn stored_run(&self, run_id: u64) -> Result<Option<StoredRun>, StoreError> {
+        let row = sqlx::query(
+            "SELECT run_id, run_attempt, status, conclusion, updated_at, is_open FROM runs WHERE run_id = ?1",
+        )
+        .bind(run_id as i64)
+        .fetch_optional(&self.pool)
+        .await
+        .during("read run")?;
+        row.map(|row| stored_run_from_row(&row)).transpose()
+    }
+
+    /// Runs of `repo` not yet completed: followed until they are.
+    pub async fn open_runs(&self, repo: &RepoName) -> Result<Vec<StoredRun>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT run_id, run_attempt, status, conclusion, updated_at, is_open FROM runs
+             WHERE repo = ?1 AND is_open = 1 ORDER BY run_id",
+        )
+        .bind(repo.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .during("read open runs")?;
+        rows.iter().map(stored_run_from_row).collect()
+    }
+
+    /// The facts last stored for a run (its latest attempt).
+    pub async fn run_facts(&self, run_id: u64) -> Result<Option<RunFacts>, StoreError> {
+        let json: Option<String> = sqlx::query_scalar("SELECT facts FROM runs WHERE run_id = ?1")
+            .bind(run_id as i64)
+            .fetch_optional(&self.pool)
+            .await
+            .during("read run facts")?;
+        json.map(|json| decode(&json, "read run facts")).transpose()
+    }
+
+    /// Stops following a run GitHub no longer has (deleted): it would otherwise stay open forever.
+    pub async fn stop_following_run(&self, run_id: u64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE runs SET is_open = 0 WHERE run_id = ?1")
+            .bind(run_id as i64)
+            .execute(&self.pool)
+            .await
+            .during("stop following run")
+            .map(|_| ())
+    }
+
+    /// The jobs last observed for one attempt of a run, ordered by id.
+    pub async fn attempt_jobs(
+        &self,
+        run_id: u64,
+        run_attempt: u32,
+    ) -> Result<Vec<JobFacts>, StoreError> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT facts FROM jobs WHERE run_id = ?1 AND run_attempt = ?2 ORDER BY job_id",
+        )
+        .bind(run_id as i64)
+        .bind(i64::from(run_attempt))
+        .fetch_all(&self.pool)
+        .await
+        .during("read jobs")?;
+        rows.iter().map(|json| decode(json, "read jobs")).collect()
+    }
+
+    pub async fn commit_facts(
+        &self,
+        repo: &RepoName,
+        sha: &str,
+    ) -> Result<Option<CommitFacts>, StoreError> {
+        let json: Option<String> =
+            sqlx::query_scalar("SELECT facts FROM commits WHERE repo = ?1 AND sha = ?2")
+                .bind(repo.to_string())
+                .bind(sha)
+                .fetch_optional(&self.pool)
+                .await
+                .during("read commit")?;
+        json.map(|json| decode(&json, "read commit")).transpose()
+    }
+
+    /// The most recently created runs across all repositories, newest first.
+    pub async fn recent_runs(&self, limit: u32) -> Result<Vec<RunFacts>, StoreError> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT facts FROM runs ORDER BY created_at DESC, run_id DESC LIMIT ?1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .during("read recent runs")?;
+        rows.iter()
+            .map(|json| decode(json, "read recent runs"))
+            .collect()
+    }
+
+    pub async fn count_runs(&self, repo: &RepoName) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM runs WHERE repo = ?1")
+            .bind(repo.to_string())
+            .fetch_one(&self.pool)
+            .await
+            .during("count runs")?;
+        Ok(count as u64)
+    }
+
+    pub async fn add_repository(&self, repo: &RepoName, origin: &str) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "INSERT OR IGNORE INTO repositories (full_name, origin, added_at) VALUES (?1, ?2, ?3)",
+        )
+        .bind(repo.to_string())
+        .bind(origin)
+        .bind(to_text(Utc::now()))
+        .execute(&self.pool)
+        .await
+        .during("add repository")?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    pub async fn remove_repository(&self, repo: &RepoName) -> Result<bool, StoreError> {
+        let result = sqlx::query("DELETE FROM repositories WHERE full_name = ?1")
+            .bind(repo.to_string())
+            .execute(&self.pool)
+            .await
+            .during("remove repository")?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    pub async fn repositories(&self) -> Result<Vec<RepositoryEntry>, StoreError> {
+        let rows = sqlx::query("SELECT full_name, origin FROM repositories ORDER BY full_name")
+            .fetch_all(&self.pool)
+            .await
+            .during("list repositories")?;
+        rows.iter()
+            .map(|row| {
+                let name: String = row.get("full_name");
+                let repo = name.parse().map_err(|err| StoreError::Corrupt {
+                    operation: "list repositories",
+                    detail: format!("{err}"),
+                })?;
+                Ok(RepositoryEntry {
+                    repo,
+                    origin: row.get("origin"),
+                })
+            })
+            .collect()
+    }
+}
+
+fn stored_run_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredRun, StoreError> {
+    let run_id: i64 = row.get("run_id");
+    let run_attempt: i64 = row.get("run_attempt");
+    let updated_at: String = row.get("updated_at");
+    Ok(StoredRun {
+        run_id: run_id as u64,
+        run_attempt: run_attempt as u32,
+        status: row.get("status"),
+        conclusion: row.get("conclusion"),
+        updated_at: from_text(&updated_at, "read run")?,
+        is_open: row.get("is_open"),
+    })
+}
+
+fn decode<T: serde::de::DeserializeOwned>(
+    json: &str,
+    operation: &'static str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(json).map_err(|err| StoreError::Corrupt {
+        operation,
+        detail: err.to_string(),
+    })
+}

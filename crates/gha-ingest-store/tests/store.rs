@@ -1,0 +1,175 @@
+//! The store's guarantees, on real SQLite files: atomic change sets, one outbox row per event id
+//! and destination, state that survives reopening the file.
+
+use chrono::{TimeZone, Utc};
+use gha_ingest_core::facts::RunFacts;
+use gha_ingest_core::RepoName;
+use gha_ingest_store::{ChangeSet, CursorUpdate, Destination, PendingEvent, RunUpdate, StateStore};
+
+fn repo() -> RepoName {
+    "octo/hello".parse().unwrap()
+}
+
+fn run(run_id: u64, attempt: u32, status: &str) -> RunFacts {
+    let created = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
+    RunFacts {
+        repo: "octo/hello".into(),
+        run_id,
+        run_attempt: attempt,
+        run_number: Some(1),
+        workflow_id: None,
+        workflow_name: Some("CI".into()),
+        workflow_path: None,
+        display_title: None,
+        status: status.into(),
+        conclusion: None,
+        event: None,
+        head_branch: None,
+        head_sha: "abc".into(),
+        html_url: None,
+        actor: None,
+        triggering_actor: None,
+        pull_requests: vec![],
+        created_at: created,
+        updated_at: created,
+        run_started_at: None,
+        queue_seconds: None,
+        duration_seconds: None,
+        jobs: vec![],
+        code_metrics: None,
+    }
+}
+
+fn event(id: &str, destination: Destination) -> PendingEvent {
+    PendingEvent {
+        destination,
+        event_id: id.into(),
+        event_type: "workflow_run_queued".into(),
+        body: format!("{{\"event_id\":\"{id}\"}}"),
+    }
+}
+
+#[tokio::test]
+async fn an_event_is_queued_once_per_destination_even_when_derived_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StateStore::open(&dir.path().join("state.sqlite"))
+        .await
+        .unwrap();
+    let changes = ChangeSet {
+        runs: vec![RunUpdate {
+            facts: run(1, 1, "queued"),
+        }],
+        events: vec![
+            event("run-1-1-queued", Destination::Metrics),
+            event("run-1-1-queued", Destination::LogRequests),
+        ],
+        ..ChangeSet::default()
+    };
+    assert_eq!(store.apply_changes(&repo(), &changes).await.unwrap(), 2);
+    assert_eq!(store.apply_changes(&repo(), &changes).await.unwrap(), 0);
+    let batch = store.outbox_batch(Destination::Metrics, 10).await.unwrap();
+    assert_eq!(batch.len(), 1);
+    store.mark_published(&[batch[0].seq]).await.unwrap();
+    assert_eq!(store.outbox_depth(Destination::Metrics).await.unwrap(), 0);
+    assert_eq!(
+        store.outbox_depth(Destination::LogRequests).await.unwrap(),
+        1
+    );
+    // Published and removed from the outbox, the id still guards against a second send.
+    assert_eq!(store.apply_changes(&repo(), &changes).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn state_and_cursor_survive_reopening_and_track_open_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/state.sqlite");
+    let through = Utc.with_ymd_and_hms(2026, 6, 2, 0, 0, 0).unwrap();
+    {
+        let store = StateStore::open(&path).await.unwrap();
+        let changes = ChangeSet {
+            runs: vec![
+                RunUpdate {
+                    facts: run(1, 1, "in_progress"),
+                },
+                RunUpdate {
+                    facts: run(2, 1, "completed"),
+                },
+            ],
+            etags: vec![(
+                "/repos/octo/hello/actions/runs?per_page=100".into(),
+                "W/\"abc\"".into(),
+            )],
+            cursor: Some(CursorUpdate {
+                discovered_through: Some(through),
+                ..CursorUpdate::default()
+            }),
+            ..ChangeSet::default()
+        };
+        store.apply_changes(&repo(), &changes).await.unwrap();
+        store.close().await;
+    }
+    let store = StateStore::open(&path).await.unwrap();
+    let open: Vec<u64> = store
+        .open_runs(&repo())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.run_id)
+        .collect();
+    assert_eq!(open, vec![1]);
+    assert_eq!(
+        store.cursor(&repo()).await.unwrap().discovered_through,
+        Some(through)
+    );
+    assert_eq!(
+        store
+            .etag("/repos/octo/hello/actions/runs?per_page=100")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("W/\"abc\"")
+    );
+    // A later update without a cursor leaves the cursor where it was.
+    store
+        .apply_changes(
+            &repo(),
+            &ChangeSet {
+                cursor: Some(CursorUpdate::default()),
+                ..ChangeSet::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.cursor(&repo()).await.unwrap().discovered_through,
+        Some(through)
+    );
+    let stored = store.stored_run(1).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.status.as_str(), stored.is_open),
+        ("in_progress", true)
+    );
+}
+
+#[tokio::test]
+async fn poll_health_counts_consecutive_errors_and_resets() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StateStore::open(&dir.path().join("state.sqlite"))
+        .await
+        .unwrap();
+    store.record_poll(&repo(), Some("boom")).await.unwrap();
+    store
+        .record_poll(&repo(), Some("boom again"))
+        .await
+        .unwrap();
+    let cursor = store.cursor(&repo()).await.unwrap();
+    assert_eq!(
+        (cursor.consecutive_errors, cursor.last_error.as_deref()),
+        (2, Some("boom again"))
+    );
+    assert!(cursor.last_poll_ok_at.is_none());
+    store.record_poll(&repo(), None).await.unwrap();
+    let cursor = store.cursor(&repo()).await.unwrap();
+    assert_eq!(cursor.consecutive_errors, 0);
+    assert!(cursor.last_poll_ok_at.is_some());
+}
