@@ -1,0 +1,80 @@
+//! Turning facts into encoded events for the outbox: envelope, idempotency key, size limit.
+
+use chrono::Utc;
+use gha_ingest_core::facts::{CommitFacts, JobFacts, RunFacts};
+use gha_ingest_core::size::encode_within_limit;
+use gha_ingest_core::{identity, Envelope, EventType, Source};
+use gha_ingest_store::{Destination, PendingEvent};
+
+/// Room left for message attributes (event_type, repo, schema_version) within the size limit.
+const ATTRIBUTE_ALLOWANCE_BYTES: usize = 1024;
+
+#[derive(Debug, Clone)]
+pub(crate) struct EventEncoder {
+    pub max_message_bytes: usize,
+    pub emit_log_requests: bool,
+}
+
+impl EventEncoder {
+    pub(crate) fn run_event(&self, facts: &RunFacts, source: Source) -> Vec<PendingEvent> {
+        let envelope = Envelope::new(
+            EventType::for_run_status(&facts.status),
+            identity::run_event_id(facts.run_id, facts.run_attempt, &facts.status),
+            source,
+            Utc::now(),
+            facts,
+        );
+        self.encode(envelope, &[Destination::Metrics])
+    }
+
+    /// A job event; a completed job's also goes to the log agent's work queue.
+    pub(crate) fn job_event(&self, facts: &JobFacts, source: Source) -> Vec<PendingEvent> {
+        let envelope = Envelope::new(
+            EventType::for_job_status(&facts.status),
+            identity::job_event_id(facts.job_id, &facts.status),
+            source,
+            Utc::now(),
+            facts,
+        );
+        if facts.is_completed() && self.emit_log_requests {
+            self.encode(envelope, &[Destination::Metrics, Destination::LogRequests])
+        } else {
+            self.encode(envelope, &[Destination::Metrics])
+        }
+    }
+
+    pub(crate) fn commit_event(&self, facts: &CommitFacts, source: Source) -> Vec<PendingEvent> {
+        let envelope = Envelope::new(
+            EventType::CommitMetrics,
+            identity::commit_event_id(&facts.repo, &facts.commit_sha),
+            source,
+            Utc::now(),
+            facts,
+        );
+        self.encode(envelope, &[Destination::Metrics])
+    }
+
+    fn encode(&self, envelope: Envelope, destinations: &[Destination]) -> Vec<PendingEvent> {
+        let limit = self
+            .max_message_bytes
+            .saturating_sub(ATTRIBUTE_ALLOWANCE_BYTES);
+        let body = match encode_within_limit(&envelope, limit) {
+            Ok(body) => body,
+            Err(too_large) => {
+                // Kept whole: the publisher parks it where an operator sees it, rather than
+                // dropping a fact.
+                tracing::error!(event_id = %envelope.event_id, bytes = too_large.bytes, limit, "event exceeds the message size limit");
+                serde_json::to_string(&envelope).expect("an envelope always serializes")
+            }
+        };
+        destinations
+            .iter()
+            .map(|destination| PendingEvent {
+                destination: *destination,
+                event_id: envelope.event_id.clone(),
+                event_type: envelope.event_type.as_str().to_string(),
+                body: body.clone(),
+            })
+            .collect()
+    }
+}

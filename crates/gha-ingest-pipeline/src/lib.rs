@@ -1,0 +1,36 @@
+//! The pipeline agent: follows every GitHub Actions run of each repository and publishes run,
+//! job, step and commit events, each fact once per state, surviving restarts.
+//!
+//! GitHub offers no "changed since" query: runs are listed newest-*created* first, a run may stay
+//! open for hours, and a re-run of a weeks-old run keeps its old `created_at`. So one poll cycle of
+//! a repository (`poller`) combines four conditional reads, each free when nothing changed:
+//! the newest page of runs (new runs; a gap behind it is filled by created-date `windows`), the
+//! `queued` and `in_progress` lists (re-runs of runs of any age), every run still open in the
+//! store (long-running runs until they complete), and, every `reconcile_interval`, a sweep of
+//! day windows over the look-back period (re-runs that started and finished between two polls).
+//! `observer` turns each changed run into state and events; the store commits them atomically
+//! with the ETags and cursor; `publisher` moves the outbox to the queue.
+
+mod agent;
+mod events;
+mod observer;
+mod options;
+mod poller;
+mod publisher;
+mod status;
+mod windows;
+
+pub use agent::PipelineAgent;
+pub use options::PipelineOptions;
+pub use publisher::{OutboxPublisher, QueueSet};
+pub use status::{AgentStatus, StatusSnapshot};
+
+/// Why a poll cycle of one repository stopped. The cycle is retried on the next poll; nothing it
+/// learned was committed past the last complete batch.
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    #[error("github: {0}")]
+    Github(#[from] gha_ingest_github::GithubError),
+    #[error("{0}")]
+    Store(#[from] gha_ingest_store::StoreError),
+}

@@ -1,0 +1,39 @@
+//! The agent's tunables, as plain values (the binary maps the configuration onto them).
+
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct PipelineOptions {
+    pub poll_interval: Duration,
+    /// How often the look-back sweep runs.
+    pub reconcile_interval: Duration,
+    /// How far back the sweep looks for re-runs (GitHub allows re-runs up to 30 days later).
+    pub reconcile_lookback_days: u32,
+    /// How far back a repository's first poll ingests history.
+    pub backfill_days: u32,
+    /// Largest message body the queue takes; run events shrink their nested copies to fit.
+    pub max_message_bytes: usize,
+    /// Also put a copy of each job-completed event on the log-requests queue.
+    pub emit_log_requests: bool,
+    /// This replica polls the repositories whose hash modulo `shard_count` is `shard_index`.
+    pub shard_index: u32,
+    pub shard_count: u32,
+    /// How many repositories are polled at once.
+    pub concurrent_repositories: usize,
+}
+
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        PipelineOptions {
+            poll_interval: Duration::from_secs(30),
+            reconcile_interval: Duration::from_secs(600),
+            reconcile_lookback_days: 35,
+            backfill_days: 7,
+            max_message_bytes: 262_144,
+            emit_log_requests: true,
+            shard_index: 0,
+            shard_count: 1,
+            concurrent_repositories: 4,
+        }
+    }
+}

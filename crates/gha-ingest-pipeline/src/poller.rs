@@ -1,0 +1,218 @@
+//! One poll cycle of one repository: new runs, re-runs, open runs, and the look-back sweep.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use gha_ingest_core::Source;
+use gha_ingest_github::{Fetched, RunQuery};
+use gha_ingest_store::CursorUpdate;
+use tokio::sync::Notify;
+
+use crate::observer::{Batch, RunObserver};
+use crate::windows::ScanMode;
+use crate::PollError;
+
+/// Statuses of runs that may be re-runs of old runs: listed every cycle so a re-run of a run of
+/// any age is seen while it runs. (`waiting`/`pending`/`requested` re-runs are caught by the sweep.)
+const ACTIVE_STATUSES: [&str; 2] = ["queued", "in_progress"];
+
+/// What one cycle did, for the logs.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CycleSummary {
+    pub changed_runs: u64,
+    pub events_queued: u64,
+    pub swept: bool,
+}
+
+/// The state of one cycle: runs already looked at, and the batch not yet committed.
+#[derive(Debug, Default)]
+pub(crate) struct Cycle {
+    pub seen: HashSet<u64>,
+    pub batch: Batch,
+    pub changed_runs: u64,
+    pub events_queued: u64,
+}
+
+#[derive(Debug)]
+pub(crate) struct RepoPoller<'a> {
+    pub observer: RunObserver<'a>,
+    pub reconcile_interval: Duration,
+    pub reconcile_lookback_days: u32,
+    pub published: &'a Arc<Notify>,
+}
+
+impl RepoPoller<'_> {
+    pub(crate) async fn poll(&self, now: DateTime<Utc>) -> Result<CycleSummary, PollError> {
+        let repo = self.observer.repo;
+        let cursor = self.observer.store.cursor(repo).await?;
+        let first_poll = cursor.discovered_through.is_none();
+        let source = if first_poll {
+            Source::Backfill
+        } else {
+            Source::Poll
+        };
+        let mut cycle = Cycle::default();
+
+        self.poll_newest(cursor.discovered_through, source, &mut cycle)
+            .await?;
+        for status in ACTIVE_STATUSES {
+            self.poll_active(status, &mut cycle).await?;
+        }
+        for stored in self.observer.store.open_runs(repo).await? {
+            if cycle.seen.insert(stored.run_id)
+                && self
+                    .observer
+                    .refresh_open_run(&stored, &mut cycle.batch)
+                    .await?
+            {
+                cycle.changed_runs += 1;
+            }
+        }
+        self.commit(&mut cycle).await?;
+
+        let sweep_due = cursor
+            .last_sweep_at
+            .is_none_or(|last| now - last >= self.reconcile_interval);
+        if sweep_due && !first_poll {
+            self.sweep(now, &mut cycle).await?;
+        } else if first_poll {
+            // The backfill just read this history in full; the first sweep can wait its turn.
+            cycle.batch.changes.cursor = Some(CursorUpdate {
+                last_sweep_at: Some(now),
+                ..CursorUpdate::default()
+            });
+            self.commit(&mut cycle).await?;
+        }
+        Ok(CycleSummary {
+            changed_runs: cycle.changed_runs,
+            events_queued: cycle.events_queued,
+            swept: sweep_due && !first_poll,
+        })
+    }
+
+    /// The newest page of runs. When every run on it is new, the gap behind it (runs created
+    /// while we were not looking, however many) is read by created-date windows first.
+    async fn poll_newest(
+        &self,
+        discovered_through: Option<DateTime<Utc>>,
+        source: Source,
+        cycle: &mut Cycle,
+    ) -> Result<(), PollError> {
+        let path = RunQuery::default().first_page_path(self.observer.repo);
+        let etag = self.observer.store.etag(&path).await?;
+        let (list, etag) = match self
+            .observer
+            .client
+            .list_runs_page(&path, etag.as_deref())
+            .await?
+        {
+            Fetched::NotModified => return Ok(()),
+            Fetched::Modified { value, etag, .. } => (value, etag),
+        };
+        let runs = &list.workflow_runs;
+        let gap_start = discovered_through.unwrap_or(self.observer.tracked_since);
+        let oldest_on_page = runs.iter().map(|run| run.created_at).min();
+        let page_is_full = (runs.len() as u64) < list.total_count;
+        if let (true, Some(oldest)) = (page_is_full, oldest_on_page) {
+            if oldest > gap_start {
+                self.scan_window(gap_start, oldest, ScanMode::Discovery, source, cycle)
+                    .await?;
+            }
+        }
+        for run in runs {
+            if cycle.seen.insert(run.id)
+                && self.observer.observe(run, source, &mut cycle.batch).await?
+            {
+                cycle.changed_runs += 1;
+            }
+        }
+        let newest = runs.iter().map(|run| run.created_at).max();
+        let discovered_through = match (newest, discovered_through) {
+            (Some(newest), Some(previous)) => Some(newest.max(previous)),
+            (newest, previous) => newest.or(previous).or(Some(self.observer.tracked_since)),
+        };
+        cycle.batch.changes.cursor = Some(CursorUpdate {
+            tracked_since: Some(self.observer.tracked_since),
+            discovered_through,
+            last_sweep_at: None,
+        });
+        if let Some(etag) = etag {
+            cycle.batch.changes.etags.push((path, etag));
+        }
+        self.commit(cycle).await
+    }
+
+    /// The first page of runs in `status`: where a re-run of an old run shows up.
+    async fn poll_active(&self, status: &str, cycle: &mut Cycle) -> Result<(), PollError> {
+        let query = RunQuery {
+            created: None,
+            status: Some(status.to_string()),
+        };
+        let path = query.first_page_path(self.observer.repo);
+        let etag = self.observer.store.etag(&path).await?;
+        if let Fetched::Modified { value, etag, .. } = self
+            .observer
+            .client
+            .list_runs_page(&path, etag.as_deref())
+            .await?
+        {
+            for run in &value.workflow_runs {
+                if cycle.seen.insert(run.id)
+                    && self
+                        .observer
+                        .observe(run, Source::Poll, &mut cycle.batch)
+                        .await?
+                {
+                    cycle.changed_runs += 1;
+                }
+            }
+            if let Some(etag) = etag {
+                cycle.batch.changes.etags.push((path, etag));
+            }
+            self.commit(cycle).await?;
+        }
+        Ok(())
+    }
+
+    /// Day windows over the look-back period, newest first: catches re-runs that started and
+    /// finished between two polls. Free when nothing changed.
+    async fn sweep(&self, now: DateTime<Utc>, cycle: &mut Cycle) -> Result<(), PollError> {
+        let today = now
+            .duration_trunc(Duration::days(1))
+            .expect("a day divides any UTC instant");
+        let horizon = now - Duration::days(i64::from(self.reconcile_lookback_days));
+        let horizon = horizon.max(self.observer.tracked_since);
+        let mut day_start = today;
+        while day_start + Duration::days(1) > horizon {
+            let from = day_start.max(horizon);
+            let to = day_start + Duration::days(1) - Duration::seconds(1);
+            self.scan_window(from, to, ScanMode::Sweep, Source::Poll, cycle)
+                .await?;
+            day_start -= Duration::days(1);
+        }
+        cycle.batch.changes.cursor = Some(CursorUpdate {
+            last_sweep_at: Some(now),
+            ..CursorUpdate::default()
+        });
+        self.commit(cycle).await
+    }
+
+    /// Commits the batch gathered so far in one transaction and wakes the publisher.
+    pub(crate) async fn commit(&self, cycle: &mut Cycle) -> Result<(), PollError> {
+        let batch = std::mem::take(&mut cycle.batch);
+        if batch.changes.is_empty() {
+            return Ok(());
+        }
+        let queued = self
+            .observer
+            .store
+            .apply_changes(self.observer.repo, &batch.changes)
+            .await?;
+        cycle.events_queued += queued;
+        if queued > 0 {
+            self.published.notify_one();
+        }
+        Ok(())
+    }
+}

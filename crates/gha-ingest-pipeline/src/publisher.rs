@@ -1,0 +1,186 @@
+//! Moving the outbox to the queues: a row leaves the outbox only after its queue confirmed it.
+//!
+//! At-least-once: a crash after the queue accepted a batch but before the rows were deleted sends
+//! that batch again after restart, with the same bodies and `event_id`s. A queue that is down
+//! holds the outbox back (with growing waits) and loses nothing; a message the queue refuses for
+//! good (too large, invalid characters) is parked in the outbox rather than blocking the rest.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gha_ingest_core::SCHEMA_VERSION;
+use gha_ingest_queue::{MessageQueue, OutgoingMessage, QueueError, MAX_BATCH};
+use gha_ingest_store::{Destination, OutboxMessage, StateStore, StoreError};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::status::AgentStatus;
+
+const IDLE_RECHECK: Duration = Duration::from_secs(1);
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(30);
+
+/// The queues the pipeline agent publishes to.
+#[derive(Debug, Clone)]
+pub struct QueueSet {
+    pub metrics: Arc<dyn MessageQueue>,
+    /// Work for the log agent; `None` when no log agent is deployed.
+    pub log_requests: Option<Arc<dyn MessageQueue>>,
+}
+
+impl QueueSet {
+    fn queue_for(&self, destination: Destination) -> Option<&Arc<dyn MessageQueue>> {
+        match destination {
+            Destination::Metrics => Some(&self.metrics),
+            Destination::LogRequests => self.log_requests.as_ref(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct OutboxPublisher {
+    store: StateStore,
+    queues: QueueSet,
+    wake: Arc<Notify>,
+    status: Arc<AgentStatus>,
+}
+
+impl OutboxPublisher {
+    pub fn new(
+        store: StateStore,
+        queues: QueueSet,
+        wake: Arc<Notify>,
+        status: Arc<AgentStatus>,
+    ) -> Self {
+        OutboxPublisher {
+            store,
+            queues,
+            wake,
+            status,
+        }
+    }
+
+    /// Publishes until `shutdown`; then one last drain, so that a clean stop leaves no backlog
+    /// when the queue is reachable.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut failures = 0u32;
+        loop {
+            match self.publish_pending().await {
+                Ok(_) => failures = 0,
+                Err(error) => {
+                    failures += 1;
+                    self.status.publish_failed(error.clone());
+                    let wait = retry_wait(failures);
+                    tracing::warn!(cause = %error, wait_ms = wait.as_millis() as u64, "publishing failed; will retry");
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => continue,
+                        _ = shutdown.cancelled() => break,
+                    }
+                }
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(IDLE_RECHECK) => {}
+                _ = shutdown.cancelled() => break,
+            }
+        }
+        match tokio::time::timeout(Duration::from_secs(5), self.publish_pending()).await {
+            Ok(Ok(count)) => tracing::info!(published = count, "outbox drained at shutdown"),
+            Ok(Err(error)) => tracing::warn!(cause = %error, "outbox left for the next start"),
+            Err(_) => tracing::warn!("outbox drain timed out at shutdown; left for the next start"),
+        }
+    }
+
+    /// Publishes everything in the outbox now. Returns how many messages the queues accepted.
+    pub async fn publish_pending(&self) -> Result<u64, String> {
+        let mut published = 0;
+        for destination in Destination::ALL {
+            let Some(queue) = self.queues.queue_for(destination) else {
+                continue;
+            };
+            loop {
+                let batch = self
+                    .store
+                    .outbox_batch(destination, MAX_BATCH)
+                    .await
+                    .map_err(|error| error.to_string())?;
+                if batch.is_empty() {
+                    break;
+                }
+                let accepted = self.publish_batch(queue.as_ref(), &batch).await?;
+                published += accepted;
+                if accepted == 0 {
+                    break;
+                }
+            }
+        }
+        Ok(published)
+    }
+
+    async fn publish_batch(
+        &self,
+        queue: &dyn MessageQueue,
+        batch: &[OutboxMessage],
+    ) -> Result<u64, String> {
+        let outgoing: Vec<OutgoingMessage> = batch.iter().map(to_outgoing).collect();
+        let outcome = queue
+            .send_batch(&outgoing)
+            .await
+            .map_err(|error| format!("queue {}: {error}", queue.name()))?;
+        let mut accepted: Vec<i64> = Vec::with_capacity(batch.len());
+        let mut transient_failure = None;
+        let failed: BTreeMap<usize, &QueueError> = outcome
+            .failed
+            .iter()
+            .map(|(index, error)| (*index, error))
+            .collect();
+        for (index, message) in batch.iter().enumerate() {
+            match failed.get(&index) {
+                None => accepted.push(message.seq),
+                Some(error) if error.is_retryable() => {
+                    self.record(
+                        self.store
+                            .mark_publish_failed(message.seq, &error.to_string())
+                            .await,
+                    )?;
+                    transient_failure = Some(format!("queue {}: {error}", queue.name()));
+                }
+                Some(error) => {
+                    tracing::error!(event_id = %message.event_id, queue = queue.name(), cause = %error, "queue refused the message for good; parked in the outbox");
+                    self.record(self.store.park(message.seq, &error.to_string()).await)?;
+                    self.status.parked();
+                }
+            }
+        }
+        self.record(self.store.mark_published(&accepted).await)?;
+        self.status.published(accepted.len() as u64);
+        match transient_failure {
+            Some(error) => Err(error),
+            None => Ok(accepted.len() as u64),
+        }
+    }
+
+    fn record(&self, result: Result<(), StoreError>) -> Result<(), String> {
+        result.map_err(|error| error.to_string())
+    }
+}
+
+/// The message attributes let consumers filter without parsing the body.
+fn to_outgoing(message: &OutboxMessage) -> OutgoingMessage {
+    let attributes = BTreeMap::from([
+        ("event_type".to_string(), message.event_type.clone()),
+        ("repo".to_string(), message.repo.clone()),
+        ("schema_version".to_string(), SCHEMA_VERSION.to_string()),
+    ]);
+    OutgoingMessage {
+        body: message.body.clone(),
+        attributes,
+        deduplication_id: message.event_id.clone(),
+    }
+}
+
+fn retry_wait(failures: u32) -> Duration {
+    Duration::from_millis(250)
+        .saturating_mul(2u32.saturating_pow(failures.min(10)))
+        .min(MAX_RETRY_WAIT)
+}
