@@ -1,0 +1,183 @@
+//! Wiring: configuration in, running agents out. The only place that knows every crate.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use gha_ingest_config::{QueueBackend, Settings};
+use gha_ingest_core::RepoName;
+use gha_ingest_github::{ClientOptions, GithubClient};
+use gha_ingest_pipeline::{AgentStatus, OutboxPublisher, PipelineAgent, PipelineOptions, QueueSet};
+use gha_ingest_queue::{
+    EmbeddedQueue, EmbeddedQueueOptions, MessageLimits, MessageQueue, SqsQueue, SqsQueueSettings,
+};
+use gha_ingest_store::StateStore;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// Runs the configured agents until `shutdown` is cancelled.
+pub async fn run(
+    settings: Settings,
+    run_pipeline: bool,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), api_url = %settings.github.api_url,
+        queue_backend = %settings.queue.backend, "gha-ingest starting");
+    let store = StateStore::open(&settings.store.path)
+        .await
+        .context("opening the state database")?;
+    sync_configured_repositories(&store, &settings).await?;
+    let queues = open_queues(&settings).await?;
+    let client = github_client(&settings)?;
+
+    let status = Arc::new(AgentStatus::default());
+    let published = Arc::new(Notify::new());
+    let mut tasks = tokio::task::JoinSet::new();
+    if run_pipeline && settings.pipeline.enabled {
+        let publisher =
+            OutboxPublisher::new(store.clone(), queues, published.clone(), status.clone());
+        tasks.spawn(publisher.run(shutdown.clone()));
+        let agent = PipelineAgent::new(
+            client,
+            store.clone(),
+            pipeline_options(&settings),
+            status.clone(),
+            published,
+        )
+        .with_organizations(settings.pipeline.organizations.clone());
+        tasks.spawn(agent.run(shutdown.clone()));
+    } else {
+        tracing::warn!("no agent enabled in this process; waiting for shutdown");
+    }
+    while let Some(finished) = tasks.join_next().await {
+        finished.context("an agent task panicked")?;
+    }
+    store.close().await;
+    tracing::info!("gha-ingest stopped");
+    Ok(())
+}
+
+pub fn github_client(settings: &Settings) -> anyhow::Result<GithubClient> {
+    let github = &settings.github;
+    GithubClient::new(ClientOptions {
+        api_url: github.api_url.clone(),
+        token: github
+            .token
+            .as_ref()
+            .map(|secret| secret.expose_secret().to_string()),
+        user_agent: github.user_agent.clone(),
+        request_timeout: Duration::from_secs(github.request_timeout_secs),
+        max_concurrent_requests: github.max_concurrent_requests,
+        max_retries: github.max_retries,
+        retry_base_delay: Duration::from_millis(github.retry_base_delay_millis),
+        retry_max_delay: Duration::from_secs(github.retry_max_delay_secs),
+        secondary_limit_wait: Duration::from_secs(github.secondary_limit_wait_secs),
+    })
+    .context("building the github client")
+}
+
+pub fn pipeline_options(settings: &Settings) -> PipelineOptions {
+    let pipeline = &settings.pipeline;
+    PipelineOptions {
+        poll_interval: Duration::from_secs(pipeline.poll_interval_secs),
+        reconcile_interval: Duration::from_secs(pipeline.reconcile_interval_secs),
+        reconcile_lookback_days: pipeline.reconcile_lookback_days,
+        backfill_days: pipeline.backfill_days,
+        max_message_bytes: settings.queue.max_message_bytes,
+        emit_log_requests: settings.logs.enabled,
+        shard_index: pipeline.shard_index,
+        shard_count: pipeline.shard_count,
+        concurrent_repositories: settings.github.max_concurrent_requests,
+    }
+}
+
+/// The repositories named in the configuration, recorded in the store; ones removed from the
+/// configuration since the last start are forgotten (repositories added at runtime stay).
+async fn sync_configured_repositories(
+    store: &StateStore,
+    settings: &Settings,
+) -> anyhow::Result<()> {
+    let configured: Vec<RepoName> = settings
+        .pipeline
+        .repositories
+        .iter()
+        .map(|name| {
+            name.parse()
+                .with_context(|| format!("pipeline.repositories: {name}"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    for entry in store.repositories().await? {
+        if entry.origin == "config" && !configured.contains(&entry.repo) {
+            store.remove_repository(&entry.repo).await?;
+            tracing::info!(repo = %entry.repo, "repository no longer configured; stopped following it");
+        }
+    }
+    for repo in &configured {
+        store.add_repository(repo, "config").await?;
+    }
+    Ok(())
+}
+
+async fn open_queues(settings: &Settings) -> anyhow::Result<QueueSet> {
+    let limits = MessageLimits {
+        max_message_bytes: settings.queue.max_message_bytes,
+    };
+    let queue = &settings.queue;
+    let log_requests = settings.logs.enabled;
+    match queue.backend {
+        QueueBackend::Embedded => {
+            let options = EmbeddedQueueOptions {
+                max_receive_count: Some(queue.embedded.max_receive_count),
+                limits,
+            };
+            let path = queue.embedded.path.as_path();
+            Ok(QueueSet {
+                metrics: embedded(path, &queue.metrics_queue, options.clone()).await?,
+                log_requests: match log_requests {
+                    true => Some(embedded(path, &queue.log_requests_queue, options).await?),
+                    false => None,
+                },
+            })
+        }
+        QueueBackend::Sqs => Ok(QueueSet {
+            metrics: sqs(settings, &queue.metrics_queue, limits).await?,
+            log_requests: match log_requests {
+                true => Some(sqs(settings, &queue.log_requests_queue, limits).await?),
+                false => None,
+            },
+        }),
+    }
+}
+
+async fn sqs(
+    settings: &Settings,
+    name: &str,
+    limits: MessageLimits,
+) -> anyhow::Result<Arc<dyn MessageQueue>> {
+    let sqs_settings = SqsQueueSettings {
+        queue: name.to_string(),
+        region: settings.queue.sqs.region.clone(),
+        endpoint_url: settings
+            .queue
+            .sqs
+            .endpoint_url
+            .as_ref()
+            .map(|url| url.to_string()),
+    };
+    let queue = SqsQueue::connect(sqs_settings, limits)
+        .await
+        .with_context(|| format!("connecting to SQS queue {name}"))?;
+    Ok(Arc::new(queue))
+}
+
+async fn embedded(
+    path: &Path,
+    name: &str,
+    options: EmbeddedQueueOptions,
+) -> anyhow::Result<Arc<dyn MessageQueue>> {
+    let queue = EmbeddedQueue::open(path, name, options)
+        .await
+        .with_context(|| format!("opening embedded queue {name} in {}", path.display()))?;
+    Ok(Arc::new(queue))
+}

@@ -1,0 +1,38 @@
+//! Structured logs: JSON lines on stdout by default (one object per line, with fields such as
+//! `repo` and `run_id`), or a human format. The level comes from config, `RUST_LOG` overrides it.
+
+use std::io::IsTerminal;
+
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Text,
+}
+
+impl From<gha_ingest_config::LogFormat> for Format {
+    fn from(format: gha_ingest_config::LogFormat) -> Self {
+        match format {
+            gha_ingest_config::LogFormat::Json => Format::Json,
+            gha_ingest_config::LogFormat::Text => Format::Text,
+        }
+    }
+}
+
+pub fn init(format: Format, level: &str) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout);
+    match format {
+        Format::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+        Format::Text => builder.with_ansi(std::io::stdout().is_terminal()).init(),
+    }
+}
