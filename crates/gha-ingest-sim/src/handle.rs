@@ -1,0 +1,269 @@
+//! `SimHandle`: the programmatic control of a running simulator, for tests, the CLI and the
+//! demo. Cheap to clone (an `Arc` inside). Every method is synchronous and returns quickly,
+//! except `job_log_digest` of a large generated log, which reads the whole log once (cached).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::clock::{lock, to_datetime, Millis};
+use crate::faults::Fault;
+use crate::logs::{LogContent, LogSpec};
+use crate::payloads::{render_job, render_run, RunShape};
+use crate::spec::{RunSpec, SimError};
+use crate::state::{CachedDigest, Shared};
+use crate::stats::SimStats;
+
+/// Controls a running simulator.
+#[derive(Clone)]
+pub struct SimHandle {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for SimHandle {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("SimHandle")
+            .field("api_origin", &self.shared.api_origin)
+            .field("log_origin", &self.shared.log_origin)
+            .finish_non_exhaustive()
+    }
+}
+
+fn duration_to_ms(duration: Duration) -> Millis {
+    Millis::try_from(duration.as_millis()).unwrap_or(Millis::MAX / 4)
+}
+
+impl SimHandle {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+
+    /// The API origin, e.g. `http://127.0.0.1:40123` (no trailing slash).
+    pub fn api_url(&self) -> String {
+        self.shared.api_origin.clone()
+    }
+
+    /// The log origin, e.g. `http://127.0.0.1:40124`.
+    pub fn log_url(&self) -> String {
+        self.shared.log_origin.clone()
+    }
+
+    /// Adds the repository `owner/name`; adding it again changes nothing.
+    pub fn add_repo(&self, owner: &str, name: &str) {
+        lock(&self.shared.world).add_repo(owner, name);
+    }
+
+    /// Generates `runs` completed runs in `repo` ("owner/name", added if needed), created evenly
+    /// over `[now - spread, now)`, and returns their ids oldest first.
+    ///
+    /// The mix is realistic: 1–4 jobs of 3–9 steps each, several workflows per commit (shared
+    /// head SHAs), mostly `success` with some `failure` (a third of them re-run successfully, so
+    /// `run_attempt` 2), `cancelled`, `skipped`, `timed_out`, and a rare `startup_failure`, which
+    /// has no jobs at all, as on GitHub; now and then a null `head_branch`.
+    ///
+    /// # Panics
+    /// If `repo` is not of the form `owner/name`; see `try_generate_history`.
+    pub fn generate_history(&self, repo: &str, runs: usize, spread: Duration) -> Vec<u64> {
+        self.try_generate_history(repo, runs, spread)
+            .unwrap_or_else(|error| panic!("generate_history: {error}"))
+    }
+
+    /// `generate_history` that reports a malformed repository name instead of panicking.
+    pub fn try_generate_history(
+        &self,
+        repo: &str,
+        runs: usize,
+        spread: Duration,
+    ) -> Result<Vec<u64>, SimError> {
+        let now_ms = self.shared.clock.now_ms();
+        let mut world = lock(&self.shared.world);
+        let repo_index = world.ensure_repo(repo)?;
+        Ok(world.generate_history(repo_index, runs, duration_to_ms(spread), now_ms))
+    }
+
+    /// Creates a run in `repo` ("owner/name", added if needed) now, in status `queued` (or the
+    /// spec's pre-queue status); it moves on by itself as the clock advances: `queued` for
+    /// `queue_secs`, `in_progress` for `run_secs`, then `completed`.
+    ///
+    /// # Panics
+    /// If `repo` is not of the form `owner/name`; see `try_create_run`.
+    pub fn create_run(&self, repo: &str, spec: RunSpec) -> u64 {
+        self.try_create_run(repo, spec)
+            .unwrap_or_else(|error| panic!("create_run: {error}"))
+    }
+
+    /// `create_run` that reports a malformed repository name instead of panicking.
+    pub fn try_create_run(&self, repo: &str, spec: RunSpec) -> Result<u64, SimError> {
+        let now_ms = self.shared.clock.now_ms();
+        let mut world = lock(&self.shared.world);
+        let repo_index = world.ensure_repo(repo)?;
+        Ok(world.create_run(repo_index, &spec, now_ms))
+    }
+
+    /// Re-runs a run now and returns the new attempt number: `run_attempt` + 1, status back to
+    /// `queued` with the run's original durations, `run_started_at` and `updated_at` = now,
+    /// `created_at` unchanged, `previous_attempt_url` set, new job ids. Earlier attempts' jobs
+    /// stay reachable (`filter=all`, `/attempts/{n}/jobs`). An attempt still going is cancelled
+    /// at this instant. The new attempt ends in `success`.
+    ///
+    /// # Panics
+    /// If the repository or run does not exist; see `try_rerun`.
+    pub fn rerun(&self, repo: &str, run_id: u64) -> u32 {
+        self.try_rerun(repo, run_id)
+            .unwrap_or_else(|error| panic!("rerun: {error}"))
+    }
+
+    /// `rerun` that reports an unknown repository or run instead of panicking.
+    pub fn try_rerun(&self, repo: &str, run_id: u64) -> Result<u32, SimError> {
+        let now_ms = self.shared.clock.now_ms();
+        let mut world = lock(&self.shared.world);
+        let repo_index = world
+            .repo_index(repo)
+            .ok_or_else(|| SimError::UnknownRepo(repo.to_string()))?;
+        world.rerun(repo_index, run_id, now_ms)
+    }
+
+    /// Moves simulated time forward. Meant for `ClockMode::Manual`; with `RealTime` it jumps
+    /// ahead on top of the flowing time.
+    pub fn advance(&self, by: Duration) {
+        self.shared.clock.advance(by);
+    }
+
+    /// Simulated now.
+    pub fn now(&self) -> DateTime<Utc> {
+        to_datetime(self.shared.clock.now_ms())
+    }
+
+    /// Counters since start or the last `reset_stats`.
+    pub fn stats(&self) -> SimStats {
+        lock(&self.shared.stats).clone()
+    }
+
+    /// Zeroes the counters (not the rate-limit window).
+    pub fn reset_stats(&self) {
+        *lock(&self.shared.stats) = SimStats::default();
+    }
+
+    /// Arms a fault for the next `fault.times` matching requests. Faults fire oldest first.
+    pub fn inject_fault(&self, fault: Fault) {
+        lock(&self.shared.faults).inject(fault);
+    }
+
+    /// Disarms every pending fault.
+    pub fn clear_faults(&self) {
+        lock(&self.shared.faults).clear();
+    }
+
+    /// Sets the remaining primary rate-limit points of the current window; at 0 every API
+    /// request but `GET /rate_limit` answers 403 with `x-ratelimit-remaining: 0`.
+    pub fn set_rate_limit_remaining(&self, remaining: u32) {
+        lock(&self.shared.rate_limit).set_remaining(remaining);
+    }
+
+    /// Chooses what a job's log download serves (default `LogSpec::Fixture`).
+    pub fn set_job_log(&self, job_id: u64, spec: LogSpec) {
+        lock(&self.shared.log_specs).insert(job_id, spec);
+        lock(&self.shared.digest_cache).remove(&job_id);
+    }
+
+    /// How long log URLs stay valid, in real time (default 60 s, as GitHub's); affects URLs
+    /// issued from now on.
+    pub fn set_log_url_ttl(&self, ttl: Duration) {
+        lock(&self.shared.log_tokens).set_ttl(ttl);
+    }
+
+    /// `(length, sha256 hex)` of the log a correct downloader receives for `job_id` once the
+    /// job has completed; `None` for an unknown job or a `Gone`/`Missing` log. For a large
+    /// generated log the first call reads it all once (about a second per 200 MB).
+    pub fn job_log_digest(&self, job_id: u64) -> Option<(u64, String)> {
+        let spec = lock(&self.shared.log_specs)
+            .get(&job_id)
+            .cloned()
+            .unwrap_or_default();
+        if let Some(cached) = lock(&self.shared.digest_cache).get(&job_id) {
+            if cached.spec == spec {
+                return Some(cached.digest.clone());
+            }
+        }
+        let content = {
+            let world = lock(&self.shared.world);
+            let context = world.job_context(job_id)?;
+            let commit = context.repo.commits.get(&context.run.head_sha);
+            LogContent::for_job(&spec, context, commit)?
+        };
+        let is_generated = matches!(content, LogContent::Generated(_));
+        let digest = content.digest();
+        if is_generated {
+            let cached = CachedDigest {
+                spec,
+                digest: digest.clone(),
+            };
+            lock(&self.shared.digest_cache).insert(job_id, cached);
+        }
+        Some(digest)
+    }
+
+    /// Run ids of `repo`, oldest `created_at` first (ties by id): the reverse of the API's
+    /// list order. Empty for an unknown repository.
+    pub fn list_run_ids(&self, repo: &str) -> Vec<u64> {
+        let world = lock(&self.shared.world);
+        world
+            .repo_index(repo)
+            .map(|index| {
+                world.repos[index]
+                    .runs_by_created
+                    .iter()
+                    .map(|(_, run_id)| *run_id)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Job ids of one attempt of a run, in the order the API lists them.
+    pub fn job_ids(&self, run_id: u64, attempt: u32) -> Vec<u64> {
+        let world = lock(&self.shared.world);
+        world
+            .runs
+            .get(&run_id)
+            .and_then(|run| run.attempt(attempt))
+            .map(|attempt| attempt.jobs.iter().map(|job| job.id).collect())
+            .unwrap_or_default()
+    }
+
+    /// The run as `GET /repos/{owner}/{repo}/actions/runs/{run_id}` returns it now;
+    /// `Value::Null` if unknown.
+    pub fn run_json(&self, repo: &str, run_id: u64) -> Value {
+        let now_ms = self.shared.clock.now_ms();
+        let world = lock(&self.shared.world);
+        let Some(run) = world
+            .repo_index(repo)
+            .and_then(|repo_index| world.run_in_repo(repo_index, run_id))
+        else {
+            return Value::Null;
+        };
+        let context = world.run_context(run, run.latest_attempt());
+        render_run(&world.templates, context, RunShape::Single, false, now_ms)
+    }
+
+    /// The job as `GET /repos/{owner}/{repo}/actions/jobs/{job_id}` returns it now;
+    /// `Value::Null` if unknown.
+    pub fn job_json(&self, job_id: u64) -> Value {
+        let now_ms = self.shared.clock.now_ms();
+        let world = lock(&self.shared.world);
+        world.job_context(job_id).map_or(Value::Null, |context| {
+            render_job(&world.templates, context, now_ms)
+        })
+    }
+
+    /// `(files, additions, deletions)` of a commit of `repo`, for assertions on commit metrics.
+    pub fn commit_stats(&self, repo: &str, sha: &str) -> Option<(usize, u64, u64)> {
+        let world = lock(&self.shared.world);
+        let repo_index = world.repo_index(repo)?;
+        let commit = world.repos[repo_index].commits.get(sha)?;
+        Some((commit.file_count, commit.additions, commit.deletions))
+    }
+}
