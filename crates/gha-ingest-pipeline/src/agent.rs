@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use futures::stream::{self, StreamExt};
 use gha_ingest_core::RepoName;
 use gha_ingest_github::GithubClient;
@@ -17,8 +17,33 @@ use crate::options::PipelineOptions;
 use crate::poller::RepoPoller;
 use crate::status::AgentStatus;
 
+/// Where the agent's "now" comes from: the wall clock in production, a simulator's clock in tests.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>);
+
+impl Clock {
+    pub fn wall() -> Self {
+        Clock(Arc::new(Utc::now))
+    }
+
+    pub fn from_fn(now: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
+        Clock(Arc::new(now))
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Clock").field(&self.now()).finish()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct PipelineAgent {
+    clock: Clock,
     client: GithubClient,
     store: StateStore,
     options: PipelineOptions,
@@ -38,6 +63,7 @@ impl PipelineAgent {
         published: Arc<Notify>,
     ) -> Self {
         PipelineAgent {
+            clock: Clock::wall(),
             client,
             store,
             options,
@@ -51,6 +77,12 @@ impl PipelineAgent {
     /// Organisations whose repositories are all polled (listed again every cycle's refresh).
     pub fn with_organizations(mut self, organizations: Vec<String>) -> Self {
         self.organizations = organizations;
+        self
+    }
+
+    /// Takes "now" from `clock` instead of the wall clock.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -70,11 +102,11 @@ impl PipelineAgent {
         let mut last_org_refresh: Option<chrono::DateTime<Utc>> = None;
         loop {
             let org_refresh_due =
-                last_org_refresh.is_none_or(|last| Utc::now() - last >= Duration::hours(1));
+                last_org_refresh.is_none_or(|last| self.clock.now() - last >= Duration::hours(1));
             let cycle = async {
                 if org_refresh_due && !self.organizations.is_empty() {
                     self.refresh_organizations().await;
-                    last_org_refresh = Some(Utc::now());
+                    last_org_refresh = Some(self.clock.now());
                 }
                 self.poll_all_once().await;
             };
@@ -119,7 +151,7 @@ impl PipelineAgent {
     /// One cycle of one repository; failures are logged and recorded, never fatal.
     pub async fn poll_repository(&self, repo: &RepoName) {
         let started = std::time::Instant::now();
-        let now = Utc::now();
+        let now = self.clock.now();
         let tracked_since = match self.store.cursor(repo).await {
             Ok(cursor) => cursor
                 .tracked_since

@@ -20,7 +20,7 @@ mod publisher;
 mod status;
 mod windows;
 
-pub use agent::PipelineAgent;
+pub use agent::{Clock, PipelineAgent};
 pub use options::PipelineOptions;
 pub use publisher::{OutboxPublisher, QueueSet};
 pub use status::{AgentStatus, StatusSnapshot};
