@@ -1,0 +1,202 @@
+//! The `gha-ingest` binary as ops run it: a child process configured by environment variables,
+//! killed with SIGKILL at awkward moments, stopped with SIGTERM, and given bad configuration.
+
+use std::collections::{BTreeMap, HashSet};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use gha_ingest_core::RepoName;
+use gha_ingest_queue::testing::{unique_queue_name, MotoServer};
+use gha_ingest_queue::MessageLimits;
+use gha_ingest_sim::{ClockMode, SimConfig, Simulator};
+use gha_ingest_store::{Destination, StateStore};
+use gha_ingest_tests::*;
+
+fn base_command() -> Command {
+    let mut command = Command::new(daemon_binary());
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    command
+}
+
+fn spawn_daemon(
+    sim_url: &str,
+    state: &std::path::Path,
+    queue_url: &str,
+    moto: &MotoServer,
+) -> Child {
+    let mut command = base_command();
+    command
+        .arg("run")
+        .env("GITHUB_API_URL", sim_url)
+        .env("GITHUB_TOKEN", TEST_TOKEN)
+        .env("GHA_INGEST__PIPELINE__REPOSITORIES", REPO)
+        .env("GHA_INGEST__PIPELINE__POLL_INTERVAL_SECS", "1")
+        .env("GHA_INGEST__GITHUB__RETRY_BASE_DELAY_MILLIS", "20")
+        .env("GHA_INGEST__STORE__PATH", state)
+        .env("GHA_INGEST__QUEUE__BACKEND", "sqs")
+        .env("GHA_INGEST__QUEUE__METRICS_QUEUE", queue_url)
+        .env("GHA_INGEST__QUEUE__SQS__ENDPOINT_URL", moto.endpoint_url())
+        .env("GHA_INGEST__LOGS__ENABLED", "false")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (key, value) in moto.env_vars() {
+        command.env(key, value);
+    }
+    command.spawn().expect("daemon starts")
+}
+
+async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !condition().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_between_polling_and_publishing_loses_nothing() {
+    let config = SimConfig {
+        token: Some(TEST_TOKEN.to_string()),
+        clock: ClockMode::RealTime { speed: 1.0 },
+        ..SimConfig::default()
+    };
+    let loopback = "127.0.0.1:0".parse().unwrap();
+    let sim = Simulator::start(config, loopback, loopback).await.unwrap();
+    let handle = sim.handle();
+    handle.add_repo("acme", "webapp");
+    handle.generate_history(REPO, 40, Duration::from_secs(86_400));
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.sqlite");
+    let moto = MotoServer::shared();
+    let name = unique_queue_name("kill9");
+    // The queue does not exist yet: the daemon polls, records its events, and cannot publish.
+    let queue_url = format!("{}/123456789012/{name}", moto.endpoint_url());
+    let repo: RepoName = REPO.parse().unwrap();
+
+    let mut daemon = spawn_daemon(&sim.api_url(), &state, &queue_url, &moto);
+    let store = StateStore::open(&state).await.unwrap();
+    wait_until(
+        "the first poll recorded events",
+        Duration::from_secs(60),
+        || async {
+            store.count_runs(&repo).await.unwrap_or(0) == 40
+                && store.outbox_depth(Destination::Metrics).await.unwrap_or(0) > 0
+        },
+    )
+    .await;
+    daemon.kill().unwrap(); // SIGKILL: no chance to clean up
+    daemon.wait().unwrap();
+    let stranded = store.outbox_depth(Destination::Metrics).await.unwrap();
+    assert!(
+        stranded > 40,
+        "events should be waiting in the outbox, found {stranded}"
+    );
+
+    // The queue comes back; more runs arrive; the daemon is killed again in the middle of work.
+    assert_eq!(moto.create_queue(&name, None).await, queue_url);
+    handle.generate_history(REPO, 60, Duration::from_secs(600));
+    let mut daemon = spawn_daemon(&sim.api_url(), &state, &queue_url, &moto);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+
+    let mut daemon = spawn_daemon(&sim.api_url(), &state, &queue_url, &moto);
+    wait_until(
+        "everything is ingested and published",
+        Duration::from_secs(120),
+        || async {
+            store.count_runs(&repo).await.unwrap_or(0) == 100
+                && store.outbox_depth(Destination::Metrics).await.unwrap_or(1) == 0
+        },
+    )
+    .await;
+    // SIGTERM: a clean stop with exit code 0.
+    let pid = daemon.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = daemon.wait().unwrap();
+    assert!(status.success(), "graceful stop exited with {status:?}");
+
+    let queue = moto.connect(&name, MessageLimits::default()).await;
+    let messages = drain(&queue).await;
+    let mut bodies_by_id: BTreeMap<String, HashSet<String>> = BTreeMap::new();
+    for message in &messages {
+        bodies_by_id
+            .entry(message.event_id().to_string())
+            .or_default()
+            .insert(message.body["data"].to_string());
+    }
+    // Duplicates are allowed after a crash, but only as the same fact under the same id.
+    let conflicting: Vec<&String> = bodies_by_id
+        .iter()
+        .filter(|(_, bodies)| bodies.len() > 1)
+        .map(|(id, _)| id)
+        .collect();
+    assert!(
+        conflicting.is_empty(),
+        "same event id, different facts: {conflicting:?}"
+    );
+    let completed: HashSet<u64> = messages
+        .iter()
+        .filter(|message| message.event_type() == "workflow_run_completed")
+        .map(|message| message.body["data"]["run_id"].as_u64().unwrap())
+        .collect();
+    let all_runs: HashSet<u64> = handle.list_run_ids(REPO).into_iter().collect();
+    assert_eq!(completed, all_runs, "some runs were lost");
+    store.close().await;
+    sim.shutdown().await;
+}
+
+#[test]
+fn a_bad_configuration_is_one_clear_line_and_exit_code_2() {
+    let output = base_command()
+        .args(["run"])
+        .env("GITHUB_TOKEN", "x")
+        .env("GHA_INGEST__PIPELINE__POLL_INTERVAL_SECS", "0")
+        .env("GHA_INGEST__PIPELINE__REPOSITORIES", "not a repo")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("pipeline.poll_interval_secs"), "{stderr}");
+    assert!(stderr.contains("pipeline.repositories"), "{stderr}");
+}
+
+#[test]
+fn a_missing_token_for_real_github_is_an_error_not_anonymous_mode() {
+    let output = base_command().args(["run"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("github.token") && stderr.contains("GITHUB_TOKEN"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_config_prints_the_effective_configuration_without_the_token() {
+    let secret = "ghp_supersecretvalue123";
+    let output = base_command()
+        .args(["check-config"])
+        .env("GITHUB_TOKEN", secret)
+        .env(
+            "GHA_INGEST__PIPELINE__REPOSITORIES",
+            "https://github.com/acme/webapp",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("acme/webapp"), "{stdout}");
+    assert!(!stdout.contains(secret), "the token leaked: {stdout}");
+}

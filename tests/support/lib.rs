@@ -1,0 +1,250 @@
+//! Shared harness of the end-to-end tests: the GitHub simulator on loopback HTTP, the pipeline
+//! agent wired as in production (real SQLite files, real queues: SQS on moto or the embedded
+//! one), and helpers to drain a queue and check every message against the published schemas.
+
+pub mod schema;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use gha_ingest_github::{ClientOptions, GithubClient};
+use gha_ingest_pipeline::{
+    AgentStatus, Clock, OutboxPublisher, PipelineAgent, PipelineOptions, QueueSet,
+};
+use gha_ingest_queue::testing::{unique_queue_name, MotoServer};
+use gha_ingest_queue::{EmbeddedQueue, EmbeddedQueueOptions, MessageLimits, MessageQueue};
+use gha_ingest_sim::{ClockMode, RunningSim, SimConfig, SimHandle, Simulator};
+use gha_ingest_store::StateStore;
+use tokio::sync::Notify;
+
+pub const TEST_TOKEN: &str = "test-token-1234";
+pub const REPO: &str = "acme/webapp";
+
+/// A simulator on a manual clock, and a scratch directory for the daemon's files.
+#[derive(Debug)]
+pub struct World {
+    pub sim: RunningSim,
+    pub dir: tempfile::TempDir,
+}
+
+impl World {
+    pub async fn start() -> World {
+        let config = SimConfig {
+            token: Some(TEST_TOKEN.to_string()),
+            clock: ClockMode::Manual,
+            ..SimConfig::default()
+        };
+        let loopback = "127.0.0.1:0".parse().unwrap();
+        let sim = Simulator::start(config, loopback, loopback)
+            .await
+            .expect("simulator starts");
+        let (owner, name) = REPO.split_once('/').unwrap();
+        sim.handle().add_repo(owner, name);
+        World {
+            sim,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn sim(&self) -> SimHandle {
+        self.sim.handle()
+    }
+
+    pub fn state_path(&self) -> PathBuf {
+        self.dir.path().join("state.sqlite")
+    }
+
+    pub fn client(&self) -> GithubClient {
+        GithubClient::new(ClientOptions {
+            api_url: self.sim.api_url().parse().unwrap(),
+            token: Some(TEST_TOKEN.to_string()),
+            user_agent: "gha-ingest-tests".into(),
+            request_timeout: Duration::from_secs(10),
+            max_concurrent_requests: 4,
+            max_retries: 5,
+            retry_base_delay: Duration::from_millis(20),
+            retry_max_delay: Duration::from_millis(200),
+            secondary_limit_wait: Duration::from_secs(1),
+        })
+        .unwrap()
+    }
+}
+
+/// Options for tests: sweep on every cycle unless a test says otherwise.
+pub fn test_options() -> PipelineOptions {
+    PipelineOptions {
+        poll_interval: Duration::from_millis(100),
+        reconcile_interval: Duration::ZERO,
+        reconcile_lookback_days: 35,
+        backfill_days: 40,
+        emit_log_requests: false,
+        ..PipelineOptions::default()
+    }
+}
+
+/// The pipeline agent and its publisher, driven one cycle at a time.
+#[derive(Debug)]
+pub struct Daemon {
+    pub agent: PipelineAgent,
+    pub publisher: OutboxPublisher,
+    pub store: StateStore,
+}
+
+impl Daemon {
+    pub async fn start(world: &World, queues: QueueSet, options: PipelineOptions) -> Daemon {
+        let store = StateStore::open(&world.state_path())
+            .await
+            .expect("state store opens");
+        store
+            .add_repository(&REPO.parse().unwrap(), "config")
+            .await
+            .unwrap();
+        let status = Arc::new(AgentStatus::default());
+        let published = Arc::new(Notify::new());
+        let sim = world.sim();
+        let agent = PipelineAgent::new(
+            world.client(),
+            store.clone(),
+            options,
+            status.clone(),
+            published.clone(),
+        )
+        .with_clock(Clock::from_fn(move || sim.now()));
+        let publisher = OutboxPublisher::new(store.clone(), queues, published, status);
+        Daemon {
+            agent,
+            publisher,
+            store,
+        }
+    }
+
+    /// One poll cycle of every repository, then publish everything it produced.
+    pub async fn cycle(&self) -> u64 {
+        self.agent.poll_all_once().await;
+        self.publisher
+            .publish_pending()
+            .await
+            .expect("publishing succeeds")
+    }
+
+    pub async fn stop(self) {
+        self.store.close().await;
+    }
+}
+
+/// A fresh SQS queue on the shared moto server.
+pub async fn moto_queue(prefix: &str) -> (Arc<MotoServer>, Arc<dyn MessageQueue>) {
+    let moto = MotoServer::shared();
+    let name = unique_queue_name(prefix);
+    moto.create_queue(&name, None).await;
+    let queue = moto.connect(&name, MessageLimits::default()).await;
+    (moto, Arc::new(queue))
+}
+
+pub async fn embedded_queue(dir: &Path, name: &str) -> Arc<dyn MessageQueue> {
+    Arc::new(
+        EmbeddedQueue::open(
+            &dir.join("queue.sqlite"),
+            name,
+            EmbeddedQueueOptions::default(),
+        )
+        .await
+        .expect("embedded queue opens"),
+    )
+}
+
+/// A message as a consumer sees it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub body: serde_json::Value,
+    pub attributes: BTreeMap<String, String>,
+}
+
+impl Received {
+    pub fn event_type(&self) -> &str {
+        self.body["event_type"].as_str().unwrap()
+    }
+
+    pub fn event_id(&self) -> &str {
+        self.body["event_id"].as_str().unwrap()
+    }
+}
+
+/// Receives and deletes every message until the queue stays empty; each must match its schema
+/// and carry the filtering attributes.
+pub async fn drain(queue: &dyn MessageQueue) -> Vec<Received> {
+    let mut received = Vec::new();
+    let mut empty_receives = 0;
+    while empty_receives < 2 {
+        let batch = queue
+            .receive(10, Duration::from_millis(200), Duration::from_secs(60))
+            .await
+            .expect("receive succeeds");
+        if batch.is_empty() {
+            empty_receives += 1;
+            continue;
+        }
+        empty_receives = 0;
+        for message in batch {
+            if let Err(errors) = schema::validate_event(&message.body) {
+                panic!(
+                    "message does not match its schema: {errors}\n{}",
+                    message.body
+                );
+            }
+            let body: serde_json::Value = serde_json::from_str(&message.body).unwrap();
+            assert_eq!(
+                message.attributes.get("event_type").map(String::as_str),
+                body["event_type"].as_str()
+            );
+            assert_eq!(
+                message.attributes.get("schema_version").map(String::as_str),
+                Some("1")
+            );
+            assert!(message.attributes.contains_key("repo"));
+            queue
+                .delete(&message.receipt)
+                .await
+                .expect("delete succeeds");
+            received.push(Received {
+                body,
+                attributes: message.attributes,
+            });
+        }
+    }
+    received
+}
+
+/// Counts messages by `event_type`.
+pub fn count_by_type(messages: &[Received]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for message in messages {
+        *counts.entry(message.event_type().to_string()).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Event ids that occur more than once.
+pub fn duplicate_ids(messages: &[Received]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    messages
+        .iter()
+        .filter(|message| !seen.insert(message.event_id().to_string()))
+        .map(|message| message.event_id().to_string())
+        .collect()
+}
+
+/// The path of the `gha-ingest` binary built next to this test executable.
+pub fn daemon_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let target_dir = exe.parent().and_then(Path::parent).unwrap();
+    let binary = target_dir.join("gha-ingest");
+    assert!(
+        binary.exists(),
+        "{} not found: build it first (`cargo build -p gha-ingest`; scripts/test does)",
+        binary.display()
+    );
+    binary
+}

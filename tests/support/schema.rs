@@ -1,0 +1,534 @@
+//! Checking message bodies against the published JSON Schemas in `docs/schema/`.
+//!
+//! The schemas are the contract with downstream consumers; every end-to-end test runs each
+//! message it drains through [`validate_event`]. The schema files are compiled into the test
+//! binary with `include_str!` and compiled into validators once per process. They reference each
+//! other by `$id` (`envelope.schema.json`, `facts.schema.json#/$defs/...`), and `jsonschema` is
+//! built without remote resolution, so the shared files are registered as in-memory resources
+//! under their `$id`s. Formats (`date-time`) are asserted, not just annotated.
+
+use std::sync::OnceLock;
+
+use jsonschema::{Resource, Validator};
+use serde_json::Value;
+
+macro_rules! schema_file {
+    ($name:literal) => {
+        (
+            $name,
+            include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../docs/schema/",
+                $name
+            )),
+        )
+    };
+}
+
+/// Schemas other schemas refer to; registered as resources under their `$id`.
+const SHARED: [(&str, &str); 2] = [
+    schema_file!("envelope.schema.json"),
+    schema_file!("facts.schema.json"),
+];
+
+/// The schema of each kind of event, in the order of [`EventKind`].
+const EVENT_SCHEMAS: [(&str, &str); 3] = [
+    schema_file!("workflow_run.schema.json"),
+    schema_file!("workflow_job.schema.json"),
+    schema_file!("commit_metrics.schema.json"),
+];
+
+#[derive(Debug, Clone, Copy)]
+enum EventKind {
+    WorkflowRun = 0,
+    WorkflowJob = 1,
+    CommitMetrics = 2,
+}
+
+impl EventKind {
+    /// The schema covering `event_type`; `None` for a type that has no schema (yet).
+    fn for_event_type(event_type: &str) -> Option<Self> {
+        match event_type {
+            "workflow_run_requested"
+            | "workflow_run_waiting"
+            | "workflow_run_pending"
+            | "workflow_run_queued"
+            | "workflow_run_in_progress"
+            | "workflow_run_completed"
+            | "workflow_run_updated" => Some(Self::WorkflowRun),
+            "workflow_job_waiting"
+            | "workflow_job_pending"
+            | "workflow_job_queued"
+            | "workflow_job_in_progress"
+            | "workflow_job_completed"
+            | "workflow_job_updated" => Some(Self::WorkflowJob),
+            "commit_metrics" => Some(Self::CommitMetrics),
+            _ => None,
+        }
+    }
+}
+
+/// The file name of the schema that covers `event_type`, if any.
+pub fn schema_file_for(event_type: &str) -> Option<&'static str> {
+    EventKind::for_event_type(event_type).map(|kind| EVENT_SCHEMAS[kind as usize].0)
+}
+
+/// Checks one message body against the schema of its `event_type`.
+///
+/// `Err` carries every violation, one per line, each prefixed by the JSON pointer of the
+/// offending value (`/data/jobs/0/run_id: ...`); also when the body is not JSON, has no string
+/// `event_type`, or its `event_type` has no schema.
+pub fn validate_event(body: &str) -> Result<(), String> {
+    let event: Value =
+        serde_json::from_str(body).map_err(|error| format!("body is not JSON: {error}"))?;
+    let event_type = event
+        .get("event_type")
+        .and_then(Value::as_str)
+        .ok_or_else(|| "body has no string `event_type`".to_string())?;
+    let kind = EventKind::for_event_type(event_type)
+        .ok_or_else(|| format!("unknown event_type {event_type:?}: no schema in docs/schema/"))?;
+    let validator = &validators()?[kind as usize];
+    let errors: Vec<String> = validator
+        .iter_errors(&event)
+        .map(|error| {
+            let path = error.instance_path.as_str();
+            let path = if path.is_empty() { "(root)" } else { path };
+            format!("{path}: {}", shorten(&error.to_string()))
+        })
+        .collect();
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let event_id = event.get("event_id").and_then(Value::as_str).unwrap_or("?");
+    Err(format!(
+        "{event_type} event {event_id} does not match {}:\n  {}",
+        EVENT_SCHEMAS[kind as usize].0,
+        errors.join("\n  ")
+    ))
+}
+
+/// The compiled validators, in the order of [`EVENT_SCHEMAS`]; built on first use.
+fn validators() -> Result<&'static [Validator], String> {
+    static VALIDATORS: OnceLock<Result<Vec<Validator>, String>> = OnceLock::new();
+    VALIDATORS
+        .get_or_init(compile_all)
+        .as_ref()
+        .map(Vec::as_slice)
+        .map_err(Clone::clone)
+}
+
+fn compile_all() -> Result<Vec<Validator>, String> {
+    let mut shared = Vec::new();
+    for (name, text) in SHARED {
+        let contents = parse_schema(name, text)?;
+        let id = contents
+            .get("$id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("docs/schema/{name} has no `$id`"))?
+            .to_string();
+        let resource = Resource::from_contents(contents)
+            .map_err(|error| format!("docs/schema/{name} is not a usable schema: {error}"))?;
+        shared.push((id, resource));
+    }
+    EVENT_SCHEMAS
+        .iter()
+        .map(|(name, text)| {
+            let schema = parse_schema(name, text)?;
+            let mut options = jsonschema::options();
+            options.should_validate_formats(true);
+            for (id, resource) in &shared {
+                options.with_resource(id.clone(), resource.clone());
+            }
+            options
+                .build(&schema)
+                .map_err(|error| format!("docs/schema/{name} does not compile: {error}"))
+        })
+        .collect()
+}
+
+fn parse_schema(name: &str, text: &str) -> Result<Value, String> {
+    serde_json::from_str(text).map_err(|error| format!("docs/schema/{name} is not JSON: {error}"))
+}
+
+/// Messages such as "... is not valid under any of the schemas" quote the whole offending
+/// value, which for a run is its every job; keep them readable.
+fn shorten(message: &str) -> String {
+    const LIMIT: usize = 400;
+    if message.chars().count() <= LIMIT {
+        return message.to_string();
+    }
+    let cut: String = message.chars().take(LIMIT).collect();
+    format!("{cut}...")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gha_ingest_core::facts::{CommitFacts, JobFacts, RunFacts};
+    use gha_ingest_core::github::{Commit, WorkflowJob, WorkflowRun};
+    use gha_ingest_core::size::encode_within_limit;
+    use gha_ingest_core::{identity, Envelope, EventType, Source};
+    use serde_json::json;
+
+    const REPO: &str = "acme/webapp";
+    const SHA: &str = "acb5820ced9479c074f688cc328bf03f341a511d";
+
+    /// A completed job as GitHub sends it, with the looseness it really has: a null
+    /// `head_branch`, step times with offsets and milliseconds, step numbers that skip.
+    fn github_job() -> WorkflowJob {
+        serde_json::from_value(json!({
+            "id": 399444496, "run_id": 30433642, "run_attempt": 1, "head_sha": SHA,
+            "head_branch": null, "workflow_name": "Build",
+            "html_url": "https://github.com/acme/webapp/actions/runs/30433642/job/399444496",
+            "status": "completed", "conclusion": "success", "name": "build",
+            "created_at": "2020-01-20T17:42:10Z", "started_at": "2020-01-20T17:42:40Z",
+            "completed_at": "2020-01-20T17:44:39Z",
+            "labels": ["ubuntu-latest"], "runner_id": 1, "runner_name": "my runner",
+            "runner_group_id": 2, "runner_group_name": "my runner group",
+            "steps": [
+                {"name": "Set up job", "status": "completed", "conclusion": "success", "number": 1,
+                 "started_at": "2020-01-20T09:42:40.000-08:00",
+                 "completed_at": "2020-01-20T09:42:41.250-08:00"},
+                {"name": "Run tests", "status": "completed", "conclusion": "success", "number": 16,
+                 "started_at": "2020-01-20T17:42:41Z", "completed_at": "2020-01-20T17:44:39Z"},
+                {"name": "Post step", "status": "queued", "conclusion": null, "number": 17}
+            ]
+        }))
+        .expect("job fixture decodes")
+    }
+
+    fn github_run() -> WorkflowRun {
+        serde_json::from_value(json!({
+            "id": 30433642, "name": "Build", "head_branch": "main", "head_sha": SHA,
+            "path": ".github/workflows/build.yml", "run_number": 562, "event": "push",
+            "display_title": "Update README.md", "status": "completed", "conclusion": "success",
+            "workflow_id": 159038, "html_url": "https://github.com/acme/webapp/actions/runs/30433642",
+            "pull_requests": [{"id": 1, "number": 7}],
+            "created_at": "2020-01-20T17:42:10Z", "updated_at": "2020-01-20T17:44:50Z",
+            "run_started_at": "2020-01-20T17:42:10Z", "run_attempt": 1,
+            "actor": {"login": "octocat", "id": 1}, "triggering_actor": {"login": "octocat", "id": 1}
+        }))
+        .expect("run fixture decodes")
+    }
+
+    fn commit_facts() -> CommitFacts {
+        let commit: Commit = serde_json::from_value(json!({
+            "sha": SHA,
+            "commit": {
+                "message": "Fix all the bugs",
+                "author": {"name": "Monalisa Octocat", "email": "mona@github.com",
+                           "date": "2020-01-20T17:00:00Z"},
+                "committer": {"name": "GitHub", "email": "noreply@github.com",
+                              "date": "2020-01-20T17:01:00+01:00"}
+            },
+            "author": {"login": "octocat", "id": 1},
+            "stats": {"additions": 104, "deletions": 4, "total": 108},
+            "files": [{"filename": "README.md"}]
+        }))
+        .expect("commit fixture decodes");
+        CommitFacts::from_commit(REPO, &commit, 1, &[(7, 1_000_007)])
+    }
+
+    fn job_facts() -> JobFacts {
+        JobFacts::from_job(REPO, 1, &github_job())
+    }
+
+    fn run_facts() -> RunFacts {
+        RunFacts::from_run(REPO, &github_run(), vec![job_facts()], Some(commit_facts()))
+    }
+
+    /// A body exactly as the pipeline builds it, with the event's timestamp taken from the facts
+    /// (so no clock and no chrono dependency is needed here).
+    fn run_envelope(facts: &RunFacts) -> Envelope {
+        Envelope::new(
+            EventType::for_run_status(&facts.status),
+            identity::run_event_id(facts.run_id, facts.run_attempt, &facts.status),
+            Source::Poll,
+            facts.updated_at,
+            facts,
+        )
+    }
+
+    fn run_completed() -> Value {
+        serde_json::to_value(run_envelope(&run_facts())).unwrap()
+    }
+
+    fn job_completed() -> Value {
+        let facts = job_facts();
+        let envelope = Envelope::new(
+            EventType::for_job_status(&facts.status),
+            identity::job_event_id(facts.job_id, &facts.status),
+            Source::Backfill,
+            facts.completed_at.unwrap(),
+            &facts,
+        );
+        serde_json::to_value(envelope).unwrap()
+    }
+
+    fn commit_metrics() -> Value {
+        let facts = commit_facts();
+        let envelope = Envelope::new(
+            EventType::CommitMetrics,
+            identity::commit_event_id(&facts.repo, &facts.commit_sha),
+            Source::Poll,
+            facts.committed_at.unwrap(),
+            &facts,
+        );
+        serde_json::to_value(envelope).unwrap()
+    }
+
+    fn check(event: &Value) -> Result<(), String> {
+        validate_event(&event.to_string())
+    }
+
+    fn assert_invalid(event: &Value, expected_in_error: &str) {
+        let error = check(event).expect_err("the event must be rejected");
+        assert!(
+            error.contains(expected_in_error),
+            "expected {expected_in_error:?} in:\n{error}"
+        );
+    }
+
+    #[test]
+    fn every_schema_compiles() {
+        validators().unwrap();
+    }
+
+    #[test]
+    fn real_run_job_and_commit_events_are_valid() {
+        let run = run_completed();
+        assert_eq!(run["event_type"], "workflow_run_completed");
+        assert_eq!(run["data"]["jobs"][0]["steps"][2]["number"], 17);
+        check(&run).unwrap();
+
+        let job = job_completed();
+        assert_eq!(job["event_type"], "workflow_job_completed");
+        assert_eq!(job["source"], "backfill");
+        check(&job).unwrap();
+
+        let commit = commit_metrics();
+        assert_eq!(commit["data"]["committed_at"], "2020-01-20T16:01:00Z");
+        check(&commit).unwrap();
+    }
+
+    #[test]
+    fn events_of_every_status_and_mostly_null_facts_are_valid() {
+        for status in ["requested", "queued", "in_progress", "frozen"] {
+            let mut run = github_run();
+            run.status = Some(status.to_string());
+            run.conclusion = None;
+            run.head_branch = None;
+            run.run_started_at = None;
+            let job: WorkflowJob = serde_json::from_value(json!({
+                "id": 5, "run_id": 30433642, "status": status
+            }))
+            .unwrap();
+            let job_facts = JobFacts::from_job(REPO, 1, &job);
+            let facts = RunFacts::from_run(REPO, &run, vec![job_facts.clone()], None);
+            let envelope = run_envelope(&facts);
+            check(&serde_json::to_value(&envelope).unwrap())
+                .unwrap_or_else(|error| panic!("run {status}: {error}"));
+
+            let envelope = Envelope::new(
+                EventType::for_job_status(status),
+                identity::job_event_id(5, status),
+                Source::Poll,
+                facts.created_at,
+                &job_facts,
+            );
+            check(&serde_json::to_value(&envelope).unwrap())
+                .unwrap_or_else(|error| panic!("job {status}: {error}"));
+        }
+    }
+
+    #[test]
+    fn run_events_reduced_to_fit_the_size_limit_are_valid() {
+        let mut facts = run_facts();
+        facts.jobs = vec![job_facts(); 40];
+        let envelope = run_envelope(&facts);
+        let whole = serde_json::to_string(&envelope).unwrap();
+
+        let without_steps = encode_within_limit(&envelope, whole.len() - 1).unwrap();
+        let decoded: Value = serde_json::from_str(&without_steps).unwrap();
+        assert_eq!(decoded["data"]["nested_steps_omitted"], true);
+        assert!(decoded["data"]["jobs"][0].get("steps").is_none());
+        validate_event(&without_steps).unwrap();
+
+        let without_jobs = encode_within_limit(&envelope, 4_000).unwrap();
+        let decoded: Value = serde_json::from_str(&without_jobs).unwrap();
+        assert_eq!(decoded["data"]["nested_jobs_omitted"], true);
+        validate_event(&without_jobs).unwrap();
+    }
+
+    #[test]
+    fn every_emitted_event_type_has_a_schema_and_no_other_does() {
+        for event_type in EventType::ALL {
+            let has_schema = schema_file_for(event_type.as_str()).is_some();
+            let emitted = !matches!(
+                event_type,
+                EventType::JobLogFetched | EventType::JobLogUnavailable
+            );
+            assert_eq!(has_schema, emitted, "{event_type}");
+        }
+        let envelope: Value = serde_json::from_str(SHARED[0].1).unwrap();
+        let listed = envelope["properties"]["event_type"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|value| value.as_str().unwrap())
+            .filter(|event_type| schema_file_for(event_type).is_some())
+            .count();
+        assert_eq!(listed, 14);
+    }
+
+    #[test]
+    fn missing_run_id_is_rejected() {
+        let mut run = run_completed();
+        run["data"].as_object_mut().unwrap().remove("run_id");
+        assert_invalid(&run, "/data: \"run_id\" is a required property");
+
+        let mut run = run_completed();
+        run["data"]["jobs"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("run_id");
+        assert_invalid(&run, "/data/jobs/0");
+
+        let mut job = job_completed();
+        job["data"].as_object_mut().unwrap().remove("run_id");
+        assert_invalid(&job, "\"run_id\" is a required property");
+    }
+
+    #[test]
+    fn wrong_types_are_rejected() {
+        let mut run = run_completed();
+        run["data"]["run_id"] = json!("30433642");
+        assert_invalid(&run, "/data/run_id");
+
+        let mut job = job_completed();
+        job["data"]["steps"][0]["duration_seconds"] = json!("1.25");
+        assert_invalid(&job, "/data/steps/0/duration_seconds");
+
+        let mut job = job_completed();
+        job["data"]["labels"] = json!("ubuntu-latest");
+        assert_invalid(&job, "/data/labels");
+
+        let mut commit = commit_metrics();
+        commit["data"]["additions"] = json!(-1);
+        assert_invalid(&commit, "/data/additions");
+
+        let mut commit = commit_metrics();
+        commit["data"]["commit_author"]["login"] = json!(7);
+        assert_invalid(&commit, "/data/commit_author/login");
+
+        let mut run = run_completed();
+        run["data"]["code_metrics"]["deletions"] = json!(4.5);
+        assert_invalid(&run, "/data/code_metrics/deletions");
+
+        let mut run = run_completed();
+        run["data"]["code_metrics"] = json!("acb5820");
+        assert_invalid(&run, "/data/code_metrics");
+
+        let mut run = run_completed();
+        run["schema_version"] = json!(2);
+        assert_invalid(&run, "/schema_version");
+    }
+
+    #[test]
+    fn unknown_event_types_are_rejected() {
+        let mut run = run_completed();
+        run["event_type"] = json!("workflow_run_exploded");
+        assert_invalid(&run, "unknown event_type \"workflow_run_exploded\"");
+
+        let mut log = run_completed();
+        log["event_type"] = json!("job_log_fetched");
+        assert_invalid(&log, "unknown event_type");
+
+        assert!(validate_event("{\"data\": {}}").is_err());
+        assert!(validate_event("not json").is_err());
+    }
+
+    #[test]
+    fn timestamps_must_be_utc_with_a_z() {
+        let mut run = run_completed();
+        assert_eq!(run["timestamp"], "2020-01-20T17:44:50Z");
+        run["timestamp"] = json!("2020-01-20T17:44:50+00:00");
+        assert_invalid(&run, "/timestamp");
+
+        let mut run = run_completed();
+        run["timestamp"] = json!("2020-01-20 17:44:50Z");
+        assert_invalid(&run, "/timestamp");
+
+        let mut job = job_completed();
+        job["data"]["started_at"] = json!("2020-01-20T17:42:40");
+        assert_invalid(&job, "/data/started_at");
+
+        let mut commit = commit_metrics();
+        commit["data"]["committed_at"] = json!("2020-02-30T00:00:00Z");
+        assert_invalid(
+            &commit,
+            "/data/committed_at: \"2020-02-30T00:00:00Z\" is not a \"date-time\"",
+        );
+    }
+
+    #[test]
+    fn the_envelope_is_closed_but_data_is_open() {
+        let mut run = run_completed();
+        run["extra"] = json!(1);
+        assert_invalid(&run, "(root): Additional properties are not allowed");
+
+        let mut run = run_completed();
+        run["data"]["added_later"] = json!({"any": "shape"});
+        run["data"]["jobs"][0]["steps"][0]["added_later"] = json!(true);
+        check(&run).unwrap();
+    }
+
+    #[test]
+    fn event_type_status_and_event_id_must_agree() {
+        let mut run = run_completed();
+        run["event_type"] = json!("workflow_run_in_progress");
+        assert_invalid(&run, "/data/status");
+
+        let mut job = job_completed();
+        job["event_type"] = json!("workflow_job_updated");
+        assert_invalid(&job, "/data/status");
+
+        let mut job = job_completed();
+        job["event_id"] = json!("run-30433642-1-completed");
+        assert_invalid(&job, "/event_id");
+
+        let mut commit = commit_metrics();
+        commit["event_id"] = json!("commit with spaces");
+        assert_invalid(&commit, "/event_id");
+    }
+
+    #[test]
+    fn nested_jobs_keep_their_steps_unless_omitted() {
+        let mut run = run_completed();
+        run["data"]["jobs"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("steps");
+        assert_invalid(&run, "/data/jobs/0");
+
+        run["data"]["nested_steps_omitted"] = json!(true);
+        check(&run).unwrap();
+
+        run["data"]["nested_jobs_omitted"] = json!(true);
+        assert_invalid(&run, "/data/jobs");
+    }
+
+    #[test]
+    fn all_errors_are_reported() {
+        let mut run = run_completed();
+        run["source"] = json!("carrier-pigeon");
+        run["data"]["run_attempt"] = json!(1.5);
+        let error = check(&run).unwrap_err();
+        assert!(error.contains("/source"), "{error}");
+        assert!(error.contains("/data/run_attempt"), "{error}");
+        assert!(
+            error.starts_with("workflow_run_completed event run-30433642-1-completed"),
+            "{error}"
+        );
+    }
+}
