@@ -26,6 +26,11 @@ fn spawn_daemon(
     queue_url: &str,
     moto: &MotoServer,
 ) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(state.with_extension("log"))
+        .unwrap();
     let mut command = base_command();
     command
         .arg("run")
@@ -39,22 +44,25 @@ fn spawn_daemon(
         .env("GHA_INGEST__QUEUE__METRICS_QUEUE", queue_url)
         .env("GHA_INGEST__QUEUE__SQS__ENDPOINT_URL", moto.endpoint_url())
         .env("GHA_INGEST__LOGS__ENABLED", "false")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log));
     for (key, value) in moto.env_vars() {
         command.env(key, value);
     }
     command.spawn().expect("daemon starts")
 }
 
-async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut condition: F)
+async fn wait_until<F, Fut>(what: &str, log: &std::path::Path, timeout: Duration, mut condition: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
     let deadline = Instant::now() + timeout;
     while !condition().await {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        if Instant::now() >= deadline {
+            let output = std::fs::read_to_string(log).unwrap_or_default();
+            panic!("timed out waiting until {what}; daemon output:\n{output}");
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -83,6 +91,7 @@ async fn kill_9_between_polling_and_publishing_loses_nothing() {
     let store = StateStore::open(&state).await.unwrap();
     wait_until(
         "the first poll recorded events",
+        &state.with_extension("log"),
         Duration::from_secs(60),
         || async {
             store.count_runs(&repo).await.unwrap_or(0) == 40
@@ -109,6 +118,7 @@ async fn kill_9_between_polling_and_publishing_loses_nothing() {
     let mut daemon = spawn_daemon(&sim.api_url(), &state, &queue_url, &moto);
     wait_until(
         "everything is ingested and published",
+        &state.with_extension("log"),
         Duration::from_secs(120),
         || async {
             store.count_runs(&repo).await.unwrap_or(0) == 100

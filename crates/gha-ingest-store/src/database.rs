@@ -53,13 +53,7 @@ impl StateStore {
                 path: shown.clone(),
                 source,
             })?;
-        MIGRATIONS
-            .run(&pool)
-            .await
-            .map_err(|source| StoreError::Migrate {
-                path: shown,
-                source,
-            })?;
+        migrate(&pool, path, &shown).await?;
         Ok(StateStore { pool })
     }
 
@@ -78,4 +72,35 @@ impl StateStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Applies pending migrations under an advisory lock on `<database>-migrate-lock`: two processes
+/// opening a new file at once (a daemon and a second replica or tool) would otherwise both apply
+/// the first migration, and the loser fails.
+async fn migrate(pool: &SqlitePool, database: &Path, shown: &str) -> Result<(), StoreError> {
+    let lock_path = std::path::PathBuf::from(format!("{}-migrate-lock", database.display()));
+    let lock = tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)?;
+        file.lock()?;
+        Ok::<_, std::io::Error>(file)
+    })
+    .await
+    .expect("the lock task does not panic")
+    .map_err(|err| StoreError::Open {
+        path: shown.to_string(),
+        source: sqlx::Error::Io(err),
+    })?;
+    let outcome = MIGRATIONS
+        .run(pool)
+        .await
+        .map_err(|source| StoreError::Migrate {
+            path: shown.to_string(),
+            source,
+        });
+    drop(lock);
+    outcome
 }
