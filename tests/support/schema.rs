@@ -381,6 +381,69 @@ mod tests {
         assert_eq!(listed, 14);
     }
 
+    /// Names of `value`'s keys, sorted.
+    fn keys(value: &Value) -> Vec<String> {
+        let mut keys: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    }
+
+    /// `$defs/<name>` of facts.schema.json: its `required` list and its `properties` names,
+    /// sorted.
+    fn documented(name: &str) -> (Vec<String>, Vec<String>) {
+        let facts: Value = serde_json::from_str(SHARED[1].1).unwrap();
+        let definition = &facts["$defs"][name];
+        let mut required: Vec<String> = definition["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|name| name.as_str().unwrap().to_string())
+            .collect();
+        required.sort();
+        let properties = match definition.get("properties") {
+            Some(properties) => keys(properties),
+            None => Vec::new(),
+        };
+        (required, properties)
+    }
+
+    /// Every field the structs serialize is required and typed in the schema, and the schema
+    /// documents no field the structs lack: a field added to `facts.rs` must be added here too.
+    #[test]
+    fn schemas_list_exactly_the_fields_the_structs_serialize() {
+        let run = run_completed();
+        let (required, properties) = documented("run");
+        assert_eq!(keys(&run["data"]), required);
+        let size_flags = ["nested_jobs_omitted", "nested_steps_omitted"];
+        let mut expected = required.clone();
+        expected.extend(size_flags.map(String::from));
+        expected.sort();
+        assert_eq!(properties, expected);
+
+        let job = &job_completed()["data"];
+        let (mut required, properties) = documented("job_without_steps");
+        required.push("steps".to_string());
+        required.sort();
+        assert_eq!(keys(job), required);
+        assert_eq!(properties, required);
+        assert_eq!(documented("job").0, vec!["steps".to_string()]);
+        assert_eq!(keys(&run["data"]["jobs"][0]), required);
+
+        let (required, properties) = documented("step");
+        assert_eq!(keys(&job["steps"][0]), required);
+        assert_eq!(properties, required);
+
+        let commit = &commit_metrics()["data"];
+        let (required, properties) = documented("commit");
+        assert_eq!(keys(commit), required);
+        assert_eq!(properties, required);
+        assert_eq!(keys(&run["data"]["code_metrics"]), required);
+
+        let (required, properties) = documented("commit_author");
+        assert_eq!(keys(&commit["commit_author"]), required);
+        assert_eq!(properties, required);
+    }
+
     #[test]
     fn missing_run_id_is_rejected() {
         let mut run = run_completed();
