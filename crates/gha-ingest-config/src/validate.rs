@@ -71,9 +71,24 @@ fn validate_github(
         "github.max_concurrent_requests",
         problems,
     );
-    require_at_least(github.retry_base_delay_millis, 1, "github.retry_base_delay_millis", problems);
-    require_at_least(github.retry_max_delay_secs, 1, "github.retry_max_delay_secs", problems);
-    require_at_least(github.secondary_limit_wait_secs, 1, "github.secondary_limit_wait_secs", problems);
+    require_at_least(
+        github.retry_base_delay_millis,
+        1,
+        "github.retry_base_delay_millis",
+        problems,
+    );
+    require_at_least(
+        github.retry_max_delay_secs,
+        1,
+        "github.retry_max_delay_secs",
+        problems,
+    );
+    require_at_least(
+        github.secondary_limit_wait_secs,
+        1,
+        "github.secondary_limit_wait_secs",
+        problems,
+    );
     github.token = resolve_github_token(github, env, problems);
 }
 

@@ -33,14 +33,11 @@ pub(crate) fn created_range(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
     )
 }
 
+/// An inclusive `[from, to]` range of creation times.
+pub(crate) type Window = (DateTime<Utc>, DateTime<Utc>);
+
 /// Splits `[from, to]` in two halves that share no second, or `None` if it cannot be split.
-pub(crate) fn split(
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> Option<(
-    (DateTime<Utc>, DateTime<Utc>),
-    (DateTime<Utc>, DateTime<Utc>),
-)> {
+pub(crate) fn split(from: DateTime<Utc>, to: DateTime<Utc>) -> Option<(Window, Window)> {
     let span = (to - from).num_seconds();
     if span < 1 {
         return None;
