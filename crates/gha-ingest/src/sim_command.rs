@@ -100,7 +100,7 @@ pub async fn keep_busy(
             };
             let run_id = handle.create_run(repo, spec);
             tracing::info!(repo, run_id, "simulator started a new run");
-            if tick % 5 == 0 {
+            if tick.is_multiple_of(5) {
                 let runs = handle.list_run_ids(repo);
                 if let Some(old) = runs.get(runs.len() / 3) {
                     let attempt = handle.rerun(repo, *old);
