@@ -63,6 +63,10 @@ pub enum Fetched<T> {
     },
 }
 
+/// An answer that arrived but cannot be used (truncated or invalid JSON, a redirect without a
+/// target): worth another try.
+struct Garbled(String);
+
 /// Counts of what this client did, for metrics and the closing figures.
 #[derive(Debug, Default)]
 pub struct RequestCounters {
@@ -149,37 +153,62 @@ impl GithubClient {
         path: &str,
         etag: Option<&str>,
     ) -> Result<Fetched<T>, GithubError> {
+        self.request(path, etag, |status, headers, body| {
+            if status == StatusCode::NOT_MODIFIED {
+                self.counters.not_modified.fetch_add(1, Ordering::Relaxed);
+                return Some(Ok(Fetched::NotModified));
+            }
+            if !status.is_success() {
+                return None;
+            }
+            Some(match serde_json::from_slice::<T>(body) {
+                // A next link to another host is refused; it surfaces as a malformed answer.
+                Ok(value) => self
+                    .next_page(headers)
+                    .map(|next_page| Fetched::Modified {
+                        value,
+                        etag: header_text(headers, ETAG),
+                        next_page,
+                    })
+                    .map_err(|error| Garbled(error.to_string())),
+                Err(err) => Err(Garbled(format!("{err} ({} bytes)", body.len()))),
+            })
+        })
+        .await
+    }
+
+    /// GETs `path`, which answers with a redirect, and returns where it points. Used for job
+    /// logs: the target is a short-lived URL on another host, to be fetched without the token.
+    pub async fn get_redirect_location(&self, path: &str) -> Result<String, GithubError> {
+        self.request(path, None, |status, headers, _| {
+            if !status.is_redirection() {
+                return None;
+            }
+            Some(
+                header_text(headers, http::header::LOCATION).ok_or_else(|| {
+                    Garbled(format!("status {} without a location", status.as_u16()))
+                }),
+            )
+        })
+        .await
+    }
+
+    /// Sends GETs until `accept` takes the answer or the retry policy gives up. `accept` returns
+    /// `None` for answers the policy should classify (errors), `Some(Err)` for a garbled answer
+    /// worth another try.
+    async fn request<T>(
+        &self,
+        path: &str,
+        etag: Option<&str>,
+        accept: impl Fn(StatusCode, &HeaderMap, &Bytes) -> Option<Result<T, Garbled>>,
+    ) -> Result<T, GithubError> {
         let mut failures = 0u32;
         loop {
-            let outcome = self.send_once(path, etag).await;
-            let reason = match outcome {
-                Ok((status, _, _)) if status == StatusCode::NOT_MODIFIED => {
-                    self.counters.not_modified.fetch_add(1, Ordering::Relaxed);
-                    return Ok(Fetched::NotModified);
-                }
-                Ok((status, headers, body)) if status.is_success() => {
-                    match serde_json::from_slice::<T>(&body) {
-                        Ok(value) => {
-                            return Ok(Fetched::Modified {
-                                value,
-                                etag: header_text(&headers, ETAG),
-                                next_page: self.next_page(&headers)?,
-                            })
-                        }
-                        Err(err) => {
-                            let detail = format!("{err} ({} bytes)", body.len());
-                            if failures >= self.policy.max_retries {
-                                return Err(GithubError::Malformed {
-                                    path: path.to_string(),
-                                    detail,
-                                });
-                            }
-                            detail
-                        }
-                    }
-                }
-                Ok((status, headers, body)) => {
-                    match self.policy.classify(path, status, &headers, &body) {
+            let (reason, garbled) = match self.send_once(path, etag).await {
+                Ok((status, headers, body)) => match accept(status, &headers, &body) {
+                    Some(Ok(value)) => return Ok(value),
+                    Some(Err(Garbled(detail))) => (detail, true),
+                    None => match self.policy.classify(path, status, &headers, &body) {
                         Verdict::Fail(error) => return Err(error),
                         Verdict::WaitForRateLimit(wait) => {
                             self.counters
@@ -194,20 +223,26 @@ impl GithubClient {
                             tokio::time::sleep(wait).await;
                             continue;
                         }
-                        Verdict::RetryAfterFailure(reason) => reason,
-                    }
-                }
-                Err(transport_error) => transport_error,
+                        Verdict::RetryAfterFailure(reason) => (reason, false),
+                    },
+                },
+                Err(transport_error) => (transport_error, false),
             };
             failures += 1;
             self.counters
                 .failed_attempts
                 .fetch_add(1, Ordering::Relaxed);
             if failures > self.policy.max_retries {
-                return Err(GithubError::RetriesExhausted {
-                    path: path.to_string(),
-                    attempts: failures,
-                    last_error: reason,
+                return Err(match garbled {
+                    true => GithubError::Malformed {
+                        path: path.to_string(),
+                        detail: reason,
+                    },
+                    false => GithubError::RetriesExhausted {
+                        path: path.to_string(),
+                        attempts: failures,
+                        last_error: reason,
+                    },
                 });
             }
             let wait = self.policy.backoff(failures);
