@@ -9,6 +9,7 @@ pub mod event;
 pub mod facts;
 pub mod github;
 pub mod identity;
+pub mod log_facts;
 pub mod repo;
 pub mod size;
 

@@ -118,7 +118,7 @@ async fn dispatch(command: Command) -> ExitCode {
             exit_code(demo::run(&data_dir).await)
         }
         Command::Sim(args) => {
-            telemetry::init(telemetry::Format::Text, "info");
+            telemetry::init_on_stderr(telemetry::Format::Text, "info");
             exit_code(sim_command::run(args).await)
         }
     }

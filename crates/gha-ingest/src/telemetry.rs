@@ -20,13 +20,26 @@ impl From<gha_ingest_config::LogFormat> for Format {
     }
 }
 
+/// Logs to stdout.
 pub fn init(format: Format, level: &str) {
+    init_with_writer(format, level, std::io::stdout);
+}
+
+/// Logs to stderr: for commands whose stdout is machine-readable output (`sim`).
+pub fn init_on_stderr(format: Format, level: &str) {
+    init_with_writer(format, level, std::io::stderr);
+}
+
+fn init_with_writer<W>(format: Format, level: &str, writer: W)
+where
+    W: for<'writer> tracing_subscriber::fmt::MakeWriter<'writer> + Send + Sync + 'static,
+{
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stdout);
+        .with_writer(writer);
     match format {
         Format::Json => builder
             .json()
