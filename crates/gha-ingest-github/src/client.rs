@@ -81,8 +81,9 @@ pub struct RequestCounters {
 pub struct GithubClient {
     octocrab: Octocrab,
     api_url: Url,
-    policy: RetryPolicy,
+    pub(crate) policy: RetryPolicy,
     request_timeout: Duration,
+    pub(crate) log_http: reqwest::Client,
     budget: Arc<RateBudget>,
     permits: Arc<Semaphore>,
     counters: Arc<RequestCounters>,
@@ -129,6 +130,8 @@ impl GithubClient {
                 secondary_limit_wait: options.secondary_limit_wait,
             },
             request_timeout: options.request_timeout,
+            log_http: crate::job_log::log_host_client(options.request_timeout)
+                .map_err(|err| invalid(format!("cannot build the log download client: {err}")))?,
             budget: Arc::new(RateBudget::default()),
             permits: Arc::new(Semaphore::new(options.max_concurrent_requests.max(1))),
             counters: Arc::new(RequestCounters::default()),

@@ -10,6 +10,7 @@
 mod client;
 mod endpoints;
 mod error;
+mod job_log;
 mod pagination;
 mod ratelimit;
 mod retry;
@@ -17,4 +18,5 @@ mod retry;
 pub use client::{ClientOptions, Fetched, GithubClient, RequestCounters};
 pub use endpoints::{attempt_jobs_path, run_path, CommitWithPulls, RunQuery};
 pub use error::GithubError;
+pub use job_log::{DownloadedLog, LogDownloadError};
 pub use ratelimit::RateLimitSnapshot;
