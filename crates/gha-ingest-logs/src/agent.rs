@@ -1,0 +1,464 @@
+//! The log agent's loop: receive work, download, publish, acknowledge.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use chrono::Utc;
+use gha_ingest_core::log_facts::{ContentEncoding, JobLogFacts, JobLogUnavailableFacts};
+use gha_ingest_core::{identity, Envelope, EventType, Source, SCHEMA_VERSION};
+use gha_ingest_github::{DownloadedLog, GithubClient, LogDownloadError};
+use gha_ingest_queue::{MessageQueue, OutgoingMessage, ReceivedMessage, MAX_BATCH};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::parts::plan_parts;
+use crate::request::LogRequest;
+use crate::status::LogAgentStatus;
+
+/// Room for message attributes within the size limit.
+const ATTRIBUTE_ALLOWANCE_BYTES: usize = 1024;
+/// Tries of one `send_batch` of log parts before the request is left for later.
+const PUBLISH_TRIES: u32 = 5;
+
+/// The queues the log agent works between.
+#[derive(Debug, Clone)]
+pub struct LogQueues {
+    /// Work: `workflow_job_completed` events queued by the pipeline agent.
+    pub requests: Arc<dyn MessageQueue>,
+    /// Output: `job_log_fetched` / `job_log_unavailable` events.
+    pub logs: Arc<dyn MessageQueue>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogAgentOptions {
+    /// Logs downloaded at once.
+    pub concurrency: usize,
+    /// How long a received request stays hidden from other consumers; extended while working.
+    pub visibility_timeout: Duration,
+    /// Receives of a request whose log is not found (404) before it is declared unavailable.
+    pub max_attempts: u32,
+    /// 0: no limit.
+    pub max_log_bytes: u64,
+    pub max_message_bytes: usize,
+    /// Where logs are spooled while being split (kept on disk, not in memory).
+    pub spool_dir: PathBuf,
+    /// Delay before a failed request is tried again, growing with each receive.
+    pub retry_delay: Duration,
+    /// Long-poll wait of one receive.
+    pub receive_wait: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogAgent {
+    client: GithubClient,
+    queues: LogQueues,
+    options: LogAgentOptions,
+    status: Arc<LogAgentStatus>,
+}
+
+/// How one request ended.
+#[derive(Debug)]
+enum Handled {
+    Published,
+    Unavailable,
+}
+
+#[derive(Debug)]
+enum Failure {
+    /// Try again later (the request becomes visible again after a delay).
+    Retry(String),
+    /// The request itself is unusable; left for the dead-letter queue.
+    Poison(String),
+}
+
+impl LogAgent {
+    pub fn new(
+        client: GithubClient,
+        queues: LogQueues,
+        options: LogAgentOptions,
+        status: Arc<LogAgentStatus>,
+    ) -> Self {
+        LogAgent {
+            client,
+            queues,
+            options,
+            status,
+        }
+    }
+
+    /// Receives and handles requests until `shutdown`; in-flight downloads are given a grace
+    /// period, and any left unfinished return to the queue when their visibility expires.
+    pub async fn run(self, shutdown: CancellationToken) {
+        if let Err(error) = std::fs::create_dir_all(&self.options.spool_dir) {
+            tracing::error!(spool_dir = %self.options.spool_dir.display(), cause = %error, "cannot create the log spool directory");
+            self.status.failed(format!("spool directory: {error}"));
+            return;
+        }
+        self.status.set_running(true);
+        let permits = Arc::new(Semaphore::new(self.options.concurrency.max(1)));
+        let mut in_flight = tokio::task::JoinSet::new();
+        loop {
+            while in_flight.try_join_next().is_some() {}
+            let first_permit = tokio::select! {
+                permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+                _ = shutdown.cancelled() => break,
+            };
+            let wanted = (1 + permits.available_permits()).min(MAX_BATCH) as u32;
+            let received = tokio::select! {
+                received = self.queues.requests.receive(wanted, self.options.receive_wait, self.options.visibility_timeout) => received,
+                _ = shutdown.cancelled() => break,
+            };
+            let messages = match received {
+                Ok(messages) => messages,
+                Err(error) => {
+                    self.status
+                        .failed(format!("receiving log requests: {error}"));
+                    tracing::warn!(queue = self.queues.requests.name(), cause = %error, "cannot receive log requests; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                        _ = shutdown.cancelled() => break,
+                    }
+                }
+            };
+            let mut first_permit = Some(first_permit);
+            for message in messages {
+                let permit = match first_permit.take() {
+                    Some(permit) => permit,
+                    None => permits
+                        .clone()
+                        .acquire_owned()
+                        .await
+                        .expect("the semaphore is never closed"),
+                };
+                in_flight.spawn(self.clone().handle(message, permit));
+            }
+        }
+        let grace = self.options.visibility_timeout.min(Duration::from_secs(30));
+        if tokio::time::timeout(grace, async {
+            while in_flight.join_next().await.is_some() {}
+        })
+        .await
+        .is_err()
+        {
+            tracing::warn!(
+                "log downloads still running at shutdown; their requests will be retried"
+            );
+            in_flight.abort_all();
+        }
+        self.status.set_running(false);
+        tracing::info!("log agent stopped");
+    }
+
+    /// Handles one request, keeping it invisible to other consumers while working on it.
+    pub async fn handle(self, message: ReceivedMessage, _permit: OwnedSemaphorePermit) {
+        let heartbeat = CancellationToken::new();
+        tokio::spawn(keep_invisible(
+            self.queues.requests.clone(),
+            message.clone(),
+            self.options.visibility_timeout,
+            heartbeat.clone(),
+        ));
+        let outcome = self.fetch_and_publish(&message).await;
+        heartbeat.cancel();
+        match outcome {
+            Ok(_) => {
+                if let Err(error) = self.queues.requests.delete(&message.receipt).await {
+                    tracing::warn!(cause = %error, "log published but its request could not be deleted; it will be handled again");
+                }
+            }
+            Err(Failure::Retry(reason)) => {
+                self.status.failed(reason.clone());
+                let delay = self
+                    .options
+                    .retry_delay
+                    .saturating_mul(message.receive_count.max(1))
+                    .min(self.options.visibility_timeout);
+                tracing::warn!(receive_count = message.receive_count, delay_secs = delay.as_secs(), cause = %reason, "log request failed; will be retried");
+                let _ = self
+                    .queues
+                    .requests
+                    .extend_visibility(&message.receipt, delay)
+                    .await;
+            }
+            Err(Failure::Poison(reason)) => {
+                self.status.failed(reason.clone());
+                tracing::error!(message_id = %message.message_id, cause = %reason, "unusable log request; leaving it for the dead-letter queue");
+            }
+        }
+    }
+
+    async fn fetch_and_publish(&self, message: &ReceivedMessage) -> Result<Handled, Failure> {
+        let request = LogRequest::parse(&message.body).map_err(Failure::Poison)?;
+        let spool = tempfile::Builder::new()
+            .prefix("log-")
+            .suffix(".spool")
+            .tempfile_in(&self.options.spool_dir)
+            .map_err(|error| Failure::Retry(format!("cannot create a spool file: {error}")))?;
+        let mut file = tokio::fs::File::from_std(
+            spool
+                .reopen()
+                .map_err(|error| Failure::Retry(format!("spool file: {error}")))?,
+        );
+        let job_id = request.subject.job_id;
+        let unavailable = |reason: &str, detail: String| (reason.to_string(), detail);
+        let (reason, detail) = match self
+            .client
+            .download_job_log(&request.repo, job_id, &mut file, self.options.max_log_bytes)
+            .await
+        {
+            Ok(log) => {
+                self.publish_log(&request, &mut file, &log).await?;
+                tracing::info!(repo = %request.repo, run_id = request.subject.run_id, job_id, bytes = log.bytes, "job log published");
+                return Ok(Handled::Published);
+            }
+            Err(LogDownloadError::NotFound(detail))
+                if message.receive_count >= self.options.max_attempts =>
+            {
+                unavailable("not_found", detail)
+            }
+            Err(LogDownloadError::Gone(detail)) => unavailable("gone", detail),
+            Err(error @ LogDownloadError::TooLarge { .. }) => {
+                unavailable("too_large", error.to_string())
+            }
+            Err(error) => {
+                return Err(Failure::Retry(format!(
+                    "{}: job {job_id}: {error}",
+                    request.repo
+                )))
+            }
+        };
+        self.publish_unavailable(&request, &reason, detail, message.receive_count)
+            .await?;
+        tracing::warn!(repo = %request.repo, job_id, reason, "job log unavailable");
+        Ok(Handled::Unavailable)
+    }
+
+    async fn publish_log(
+        &self,
+        request: &LogRequest,
+        file: &mut tokio::fs::File,
+        log: &DownloadedLog,
+    ) -> Result<(), Failure> {
+        let subject = &request.subject;
+        let fetched_at = Utc::now();
+        let facts_template =
+            |content: String, encoding, index: u32, count: u32, offset: u64, bytes: u64| {
+                JobLogFacts {
+                    repo: subject.repo.clone(),
+                    run_id: subject.run_id,
+                    run_attempt: subject.run_attempt,
+                    job_id: subject.job_id,
+                    job_name: subject.job_name.clone(),
+                    content_encoding: encoding,
+                    log_content: content,
+                    log_bytes: log.bytes,
+                    log_sha256: log.sha256.clone(),
+                    part_index: index,
+                    part_count: count,
+                    part_offset: offset,
+                    part_bytes: bytes,
+                    fetched_at,
+                }
+            };
+        let overhead = envelope_json(
+            &facts_template(
+                String::new(),
+                ContentEncoding::Base64,
+                u32::MAX,
+                u32::MAX,
+                u64::MAX,
+                u64::MAX,
+            ),
+            subject.job_id,
+        )
+        .len();
+        let budget = self
+            .options
+            .max_message_bytes
+            .saturating_sub(overhead + ATTRIBUTE_ALLOWANCE_BYTES);
+
+        let planning_file = file
+            .try_clone()
+            .await
+            .map_err(|error| Failure::Retry(format!("spool file: {error}")))?
+            .into_std()
+            .await;
+        let (total, is_utf8) = (log.bytes, log.is_utf8);
+        let plan =
+            // The clone shares the file position, left at the end by the download: rewind first.
+            tokio::task::spawn_blocking(move || {
+                let mut planning_file = planning_file;
+                std::io::Seek::rewind(&mut planning_file)?;
+                plan_parts(planning_file, total, is_utf8, budget)
+            })
+                .await
+                .expect("planning does not panic")
+                .map_err(|error| Failure::Retry(format!("planning log parts: {error}")))?;
+        let count = plan.count();
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        for index in 0..plan.ends.len() {
+            let (start, end) = plan.range(index);
+            let mut bytes = vec![0u8; (end - start) as usize];
+            file.seek(std::io::SeekFrom::Start(start))
+                .await
+                .map_err(spool_failure)?;
+            file.read_exact(&mut bytes).await.map_err(spool_failure)?;
+            let content = match plan.encoding {
+                ContentEncoding::Utf8 => String::from_utf8(bytes)
+                    .map_err(|error| Failure::Retry(format!("part is not UTF-8: {error}")))?,
+                ContentEncoding::Base64 => base64::engine::general_purpose::STANDARD.encode(bytes),
+            };
+            let part = index as u32 + 1;
+            let facts = facts_template(content, plan.encoding, part, count, start, end - start);
+            let event_id = if count == 1 {
+                identity::log_event_id(subject.job_id)
+            } else {
+                identity::log_part_event_id(subject.job_id, part, count)
+            };
+            let envelope = Envelope::new(
+                EventType::JobLogFetched,
+                event_id,
+                Source::Poll,
+                fetched_at,
+                &facts,
+            );
+            batch.push(outgoing(&envelope, &subject.repo));
+            if batch.len() == MAX_BATCH {
+                self.send(&mut batch).await?;
+            }
+        }
+        self.send(&mut batch).await?;
+        self.status.published(u64::from(count), log.bytes);
+        Ok(())
+    }
+
+    async fn publish_unavailable(
+        &self,
+        request: &LogRequest,
+        reason: &str,
+        detail: String,
+        attempts: u32,
+    ) -> Result<(), Failure> {
+        let subject = &request.subject;
+        let facts = JobLogUnavailableFacts {
+            repo: subject.repo.clone(),
+            run_id: subject.run_id,
+            run_attempt: subject.run_attempt,
+            job_id: subject.job_id,
+            job_name: subject.job_name.clone(),
+            reason: reason.to_string(),
+            detail,
+            attempts,
+        };
+        let envelope = Envelope::new(
+            EventType::JobLogUnavailable,
+            identity::log_unavailable_event_id(subject.job_id),
+            Source::Poll,
+            Utc::now(),
+            &facts,
+        );
+        let mut batch = vec![outgoing(&envelope, &subject.repo)];
+        self.send(&mut batch).await?;
+        self.status.unavailable();
+        Ok(())
+    }
+
+    /// Sends `batch`, retrying the entries that failed; empties it on success.
+    async fn send(&self, batch: &mut Vec<OutgoingMessage>) -> Result<(), Failure> {
+        let mut tries = 0;
+        while !batch.is_empty() {
+            tries += 1;
+            let failed: Vec<usize> = match self.queues.logs.send_batch(batch).await {
+                Ok(outcome) => {
+                    if let Some((_, error)) = outcome
+                        .failed
+                        .iter()
+                        .find(|(_, error)| !error.is_retryable())
+                    {
+                        return Err(Failure::Retry(format!(
+                            "logs queue refused a message: {error}"
+                        )));
+                    }
+                    outcome.failed.iter().map(|(index, _)| *index).collect()
+                }
+                Err(error) if tries < PUBLISH_TRIES && error.is_retryable() => {
+                    (0..batch.len()).collect()
+                }
+                Err(error) => {
+                    return Err(Failure::Retry(format!(
+                        "logs queue {}: {error}",
+                        self.queues.logs.name()
+                    )))
+                }
+            };
+            if failed.is_empty() {
+                batch.clear();
+                break;
+            }
+            if tries >= PUBLISH_TRIES {
+                return Err(Failure::Retry(format!(
+                    "logs queue {}: {} messages still failing",
+                    self.queues.logs.name(),
+                    failed.len()
+                )));
+            }
+            let keep: Vec<OutgoingMessage> =
+                failed.iter().map(|index| batch[*index].clone()).collect();
+            *batch = keep;
+            tokio::time::sleep(Duration::from_millis(200 * u64::from(tries))).await;
+        }
+        Ok(())
+    }
+}
+
+/// Extends the request's visibility every half timeout until `done`.
+async fn keep_invisible(
+    queue: Arc<dyn MessageQueue>,
+    message: ReceivedMessage,
+    timeout: Duration,
+    done: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(timeout / 2) => {}
+            _ = done.cancelled() => return,
+        }
+        if let Err(error) = queue.extend_visibility(&message.receipt, timeout).await {
+            tracing::warn!(cause = %error, "cannot extend the visibility of a log request");
+        }
+    }
+}
+
+fn outgoing(envelope: &Envelope, repo: &str) -> OutgoingMessage {
+    OutgoingMessage {
+        body: serde_json::to_string(envelope).expect("an envelope always serializes"),
+        attributes: BTreeMap::from([
+            (
+                "event_type".to_string(),
+                envelope.event_type.as_str().to_string(),
+            ),
+            ("repo".to_string(), repo.to_string()),
+            ("schema_version".to_string(), SCHEMA_VERSION.to_string()),
+        ]),
+        deduplication_id: envelope.event_id.clone(),
+    }
+}
+
+fn envelope_json(facts: &JobLogFacts, job_id: u64) -> String {
+    let envelope = Envelope::new(
+        EventType::JobLogFetched,
+        identity::log_part_event_id(job_id, u32::MAX, u32::MAX),
+        Source::Poll,
+        Utc::now(),
+        facts,
+    );
+    serde_json::to_string(&envelope).expect("an envelope always serializes")
+}
+
+fn spool_failure(error: std::io::Error) -> Failure {
+    Failure::Retry(format!("reading the spool file: {error}"))
+}
