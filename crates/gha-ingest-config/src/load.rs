@@ -424,6 +424,7 @@ mod tests {
                 max_log_bytes: 1,
                 request_visibility_timeout_secs: 1,
                 max_attempts: 1,
+                retry_delay_secs: 1,
             },
             queue: QueueSettings {
                 backend: QueueBackend::Sqs,

@@ -124,6 +124,9 @@ pub struct LogSettings {
     pub request_visibility_timeout_secs: u64,
     /// How many times a log request is attempted before it is given up on (at least 1).
     pub max_attempts: u32,
+    /// Seconds before a failed log request is tried again, multiplied by the number of tries so
+    /// far (at least 1); capped by `request_visibility_timeout_secs`.
+    pub retry_delay_secs: u64,
 }
 
 /// `[queue]`: where events, log requests and logs are published.

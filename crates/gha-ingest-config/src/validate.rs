@@ -244,6 +244,7 @@ fn validate_logs(logs: &LogSettings, problems: &mut Problems) {
         problems,
     );
     require_at_least(logs.max_attempts, 1, "logs.max_attempts", problems);
+    require_at_least(logs.retry_delay_secs, 1, "logs.retry_delay_secs", problems);
 }
 
 fn validate_queue(queue: &QueueSettings, problems: &mut Problems) {

@@ -8,6 +8,7 @@ use anyhow::Context;
 use gha_ingest_config::{QueueBackend, Settings};
 use gha_ingest_core::RepoName;
 use gha_ingest_github::{ClientOptions, GithubClient};
+use gha_ingest_logs::{LogAgent, LogAgentOptions, LogAgentStatus, LogQueues};
 use gha_ingest_pipeline::{AgentStatus, OutboxPublisher, PipelineAgent, PipelineOptions, QueueSet};
 use gha_ingest_queue::{
     EmbeddedQueue, EmbeddedQueueOptions, MessageLimits, MessageQueue, SqsQueue, SqsQueueSettings,
@@ -16,44 +17,78 @@ use gha_ingest_store::StateStore;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-/// Runs the configured agents until `shutdown` is cancelled.
+/// Which agents this process runs (each also needs `enabled` in its configuration section).
+#[derive(Debug, Clone, Copy)]
+pub struct Agents {
+    pub pipeline: bool,
+    pub logs: bool,
+}
+
+/// Runs the selected agents until `shutdown` is cancelled.
 pub async fn run(
     settings: Settings,
-    run_pipeline: bool,
+    agents: Agents,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     tracing::info!(version = env!("CARGO_PKG_VERSION"), api_url = %settings.github.api_url,
         queue_backend = %settings.queue.backend, "gha-ingest starting");
-    let store = StateStore::open(&settings.store.path)
-        .await
-        .context("opening the state database")?;
-    sync_configured_repositories(&store, &settings).await?;
-    let queues = open_queues(&settings).await?;
     let client = github_client(&settings)?;
-
-    let status = Arc::new(AgentStatus::default());
-    let published = Arc::new(Notify::new());
+    let run_pipeline = agents.pipeline && settings.pipeline.enabled;
+    let run_logs = agents.logs && settings.logs.enabled;
     let mut tasks = tokio::task::JoinSet::new();
-    if run_pipeline && settings.pipeline.enabled {
+    let mut store_to_close = None;
+
+    if run_pipeline {
+        let store = StateStore::open(&settings.store.path)
+            .await
+            .context("opening the state database")?;
+        sync_configured_repositories(&store, &settings).await?;
+        let queues = QueueSet {
+            metrics: open_queue(&settings, &settings.queue.metrics_queue).await?,
+            log_requests: match settings.logs.enabled {
+                true => Some(open_queue(&settings, &settings.queue.log_requests_queue).await?),
+                false => None,
+            },
+        };
+        let status = Arc::new(AgentStatus::default());
+        let published = Arc::new(Notify::new());
         let publisher =
             OutboxPublisher::new(store.clone(), queues, published.clone(), status.clone());
         tasks.spawn(publisher.run(shutdown.clone()));
         let agent = PipelineAgent::new(
-            client,
+            client.clone(),
             store.clone(),
             pipeline_options(&settings),
-            status.clone(),
+            status,
             published,
         )
         .with_organizations(settings.pipeline.organizations.clone());
         tasks.spawn(agent.run(shutdown.clone()));
-    } else {
+        store_to_close = Some(store);
+    }
+    if run_logs {
+        let queues = LogQueues {
+            requests: open_queue(&settings, &settings.queue.log_requests_queue).await?,
+            logs: open_queue(&settings, &settings.queue.logs_queue).await?,
+        };
+        let agent = LogAgent::new(
+            client,
+            queues,
+            log_agent_options(&settings),
+            Arc::new(LogAgentStatus::default()),
+        );
+        tasks.spawn(agent.run(shutdown.clone()));
+    }
+    if !run_pipeline && !run_logs {
         tracing::warn!("no agent enabled in this process; waiting for shutdown");
+        shutdown.cancelled().await;
     }
     while let Some(finished) = tasks.join_next().await {
         finished.context("an agent task panicked")?;
     }
-    store.close().await;
+    if let Some(store) = store_to_close {
+        store.close().await;
+    }
     tracing::info!("gha-ingest stopped");
     Ok(())
 }
@@ -92,6 +127,26 @@ pub fn pipeline_options(settings: &Settings) -> PipelineOptions {
     }
 }
 
+pub fn log_agent_options(settings: &Settings) -> LogAgentOptions {
+    let logs = &settings.logs;
+    let data_dir = settings
+        .store
+        .path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    LogAgentOptions {
+        concurrency: logs.concurrency,
+        visibility_timeout: Duration::from_secs(logs.request_visibility_timeout_secs),
+        max_attempts: logs.max_attempts,
+        max_log_bytes: logs.max_log_bytes,
+        max_message_bytes: settings.queue.max_message_bytes,
+        spool_dir: data_dir.join("log-spool"),
+        retry_delay: Duration::from_secs(logs.retry_delay_secs),
+        receive_wait: Duration::from_secs(20),
+    }
+}
+
 /// The repositories named in the configuration, recorded in the store; ones removed from the
 /// configuration since the last start are forgotten (repositories added at runtime stay).
 async fn sync_configured_repositories(
@@ -119,34 +174,20 @@ async fn sync_configured_repositories(
     Ok(())
 }
 
-async fn open_queues(settings: &Settings) -> anyhow::Result<QueueSet> {
+/// Opens one queue of the configured backend, by name (or SQS URL).
+async fn open_queue(settings: &Settings, name: &str) -> anyhow::Result<Arc<dyn MessageQueue>> {
     let limits = MessageLimits {
         max_message_bytes: settings.queue.max_message_bytes,
     };
-    let queue = &settings.queue;
-    let log_requests = settings.logs.enabled;
-    match queue.backend {
+    match settings.queue.backend {
         QueueBackend::Embedded => {
             let options = EmbeddedQueueOptions {
-                max_receive_count: Some(queue.embedded.max_receive_count),
+                max_receive_count: Some(settings.queue.embedded.max_receive_count),
                 limits,
             };
-            let path = queue.embedded.path.as_path();
-            Ok(QueueSet {
-                metrics: embedded(path, &queue.metrics_queue, options.clone()).await?,
-                log_requests: match log_requests {
-                    true => Some(embedded(path, &queue.log_requests_queue, options).await?),
-                    false => None,
-                },
-            })
+            embedded(&settings.queue.embedded.path, name, options).await
         }
-        QueueBackend::Sqs => Ok(QueueSet {
-            metrics: sqs(settings, &queue.metrics_queue, limits).await?,
-            log_requests: match log_requests {
-                true => Some(sqs(settings, &queue.log_requests_queue, limits).await?),
-                false => None,
-            },
-        }),
+        QueueBackend::Sqs => sqs(settings, name, limits).await,
     }
 }
 

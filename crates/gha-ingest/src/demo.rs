@@ -60,7 +60,15 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
         20,
         shutdown.clone(),
     ));
-    let outcome = crate::app::run(settings, true, shutdown).await;
+    let outcome = crate::app::run(
+        settings,
+        crate::app::Agents {
+            pipeline: true,
+            logs: true,
+        },
+        shutdown,
+    )
+    .await;
     let _ = activity.await;
     sim.shutdown().await;
     outcome

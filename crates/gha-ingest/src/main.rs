@@ -28,8 +28,13 @@ enum Command {
         /// Configuration file (layered over the built-in defaults; GHA_INGEST__* variables override it).
         #[arg(long, short, env = "GHA_INGEST_CONFIG")]
         config: Option<PathBuf>,
-        /// Which agents this process runs.
-        #[arg(long, value_enum, value_delimiter = ',', default_value = "pipeline")]
+        /// Which agents this process runs (log agents can be scaled on their own: `--agents logs`).
+        #[arg(
+            long,
+            value_enum,
+            value_delimiter = ',',
+            default_value = "pipeline,logs"
+        )]
         agents: Vec<Agent>,
         /// Human-readable logs instead of JSON lines.
         #[arg(long)]
@@ -57,6 +62,8 @@ enum Command {
 enum Agent {
     /// Polls GitHub and publishes run, job, step and commit events.
     Pipeline,
+    /// Downloads each finished job's log and publishes it.
+    Logs,
 }
 
 fn main() -> ExitCode {
@@ -100,8 +107,11 @@ async fn dispatch(command: Command) -> ExitCode {
                 settings.telemetry.log_format.into()
             };
             telemetry::init(format, &settings.telemetry.log_level);
-            let run_pipeline = agents.contains(&Agent::Pipeline);
-            exit_code(app::run(settings, run_pipeline, shutdown::on_signal()).await)
+            let selection = app::Agents {
+                pipeline: agents.contains(&Agent::Pipeline),
+                logs: agents.contains(&Agent::Logs),
+            };
+            exit_code(app::run(settings, selection, shutdown::on_signal()).await)
         }
         Command::Demo {
             data_dir,
