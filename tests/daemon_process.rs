@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use gha_ingest_core::RepoName;
 use gha_ingest_queue::testing::{unique_queue_name, MotoServer};
-use gha_ingest_queue::MessageLimits;
+use gha_ingest_queue::{MessageLimits, MessageQueue};
 use gha_ingest_sim::{ClockMode, SimConfig, Simulator};
 use gha_ingest_store::{Destination, StateStore};
 use gha_ingest_tests::*;
@@ -209,4 +209,156 @@ fn check_config_prints_the_effective_configuration_without_the_token() {
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(stdout.contains("acme/webapp"), "{stdout}");
     assert!(!stdout.contains(secret), "the token leaked: {stdout}");
+}
+
+/// Peak resident memory of a process so far, from the kernel (`VmHWM`), in KiB.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn spawn_embedded_daemon(sim_url: &str, dir: &std::path::Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("daemon.log"))
+        .unwrap();
+    base_command()
+        .arg("run")
+        .env("GITHUB_API_URL", sim_url)
+        .env("GITHUB_TOKEN", TEST_TOKEN)
+        .env("GHA_INGEST__PIPELINE__REPOSITORIES", REPO)
+        .env("GHA_INGEST__PIPELINE__POLL_INTERVAL_SECS", "1")
+        .env("GHA_INGEST__STORE__PATH", dir.join("state.sqlite"))
+        .env(
+            "GHA_INGEST__QUEUE__EMBEDDED__PATH",
+            dir.join("queue.sqlite"),
+        )
+        .env("GHA_INGEST__LOGS__REQUEST_VISIBILITY_TIMEOUT_SECS", "4")
+        .env("GHA_INGEST__LOGS__RETRY_DELAY_SECS", "1")
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("daemon starts")
+}
+
+fn largest_spool_file(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir.join("log-spool"))
+        .map(|entries| {
+            entries
+                .filter_map(|entry| entry.ok()?.metadata().ok())
+                .map(|meta| meta.len())
+                .max()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_200_mb_log_download_killed_midway_completes_after_restart_in_bounded_memory() {
+    use base64::Engine;
+    const LOG_BYTES: u64 = 200 * 1024 * 1024;
+    let config = SimConfig {
+        token: Some(TEST_TOKEN.to_string()),
+        clock: ClockMode::RealTime { speed: 1.0 },
+        ..SimConfig::default()
+    };
+    let loopback = "127.0.0.1:0".parse().unwrap();
+    let sim = Simulator::start(config, loopback, loopback).await.unwrap();
+    let handle = sim.handle();
+    handle.add_repo("acme", "webapp");
+    let run_id = handle.generate_history(REPO, 1, Duration::from_secs(600))[0];
+    let job_id = handle.job_ids(run_id, 1)[0];
+    for other in handle.job_ids(run_id, 1).into_iter().skip(1) {
+        handle.set_job_log(other, gha_ingest_sim::LogSpec::Bytes(b"small\n".to_vec()));
+    }
+    handle.set_job_log(
+        job_id,
+        gha_ingest_sim::LogSpec::Generated {
+            bytes: LOG_BYTES,
+            line_len: 200,
+        },
+    );
+    let (expected_length, expected_digest) = handle.job_log_digest(job_id).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log_file = dir.path().join("daemon.log");
+
+    let mut daemon = spawn_embedded_daemon(&sim.api_url(), dir.path());
+    wait_until(
+        "the download is under way",
+        &log_file,
+        Duration::from_secs(120),
+        || async { largest_spool_file(dir.path()) > 20 * 1024 * 1024 },
+    )
+    .await;
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+
+    let mut daemon = spawn_embedded_daemon(&sim.api_url(), dir.path());
+    let logs = gha_ingest_queue::EmbeddedQueue::open(
+        &dir.path().join("queue.sqlite"),
+        "gha-ingest-logs",
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    let mut parts: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
+    let mut part_count = u64::MAX;
+    let mut peak_kib = 0;
+    let deadline = Instant::now() + Duration::from_secs(400);
+    while (parts.len() as u64) < part_count {
+        peak_kib = peak_kib.max(peak_rss_kib(daemon.id()).unwrap_or(0));
+        if Instant::now() > deadline {
+            panic!(
+                "the log did not arrive: {} of {part_count} parts\n{}",
+                parts.len(),
+                std::fs::read_to_string(&log_file).unwrap_or_default()
+            );
+        }
+        for message in logs
+            .receive(10, Duration::from_millis(200), Duration::from_secs(60))
+            .await
+            .unwrap()
+        {
+            let body: serde_json::Value = serde_json::from_str(&message.body).unwrap();
+            let data = &body["data"];
+            if data["job_id"] == job_id {
+                part_count = data["part_count"].as_u64().unwrap();
+                let content = data["log_content"].as_str().unwrap();
+                let bytes = match data["content_encoding"].as_str().unwrap() {
+                    "base64" => base64::engine::general_purpose::STANDARD
+                        .decode(content)
+                        .unwrap(),
+                    _ => content.as_bytes().to_vec(),
+                };
+                parts.insert(data["part_index"].as_u64().unwrap(), bytes);
+            }
+            logs.delete(&message.receipt).await.unwrap();
+        }
+    }
+    peak_kib = peak_kib.max(peak_rss_kib(daemon.id()).unwrap_or(0));
+    let pid = daemon.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    assert!(daemon.wait().unwrap().success());
+
+    let log: Vec<u8> = parts.into_values().flatten().collect();
+    assert_eq!(
+        (log.len() as u64, sha256_hex(&log)),
+        (expected_length, expected_digest)
+    );
+    println!(
+        "peak RSS of the daemon while moving a {} MiB log: {:.1} MiB",
+        LOG_BYTES >> 20,
+        peak_kib as f64 / 1024.0
+    );
+    assert!(
+        peak_kib < 64 * 1024,
+        "peak RSS {peak_kib} KiB is over 64 MiB"
+    );
+    sim.shutdown().await;
 }

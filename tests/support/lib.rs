@@ -248,3 +248,66 @@ pub fn daemon_binary() -> PathBuf {
     );
     binary
 }
+
+/// Rebuilds each job's log from its `job_log_fetched` parts: `job_id -> bytes`, for the jobs whose
+/// parts have all arrived. Panics on inconsistent parts.
+pub fn reassemble_logs(messages: &[Received]) -> BTreeMap<u64, Vec<u8>> {
+    use base64::Engine;
+    let mut parts: BTreeMap<u64, BTreeMap<u64, serde_json::Value>> = BTreeMap::new();
+    for message in messages
+        .iter()
+        .filter(|message| message.event_type() == "job_log_fetched")
+    {
+        let data = &message.body["data"];
+        let job_id = data["job_id"].as_u64().unwrap();
+        parts
+            .entry(job_id)
+            .or_default()
+            .insert(data["part_index"].as_u64().unwrap(), data.clone());
+    }
+    let mut logs = BTreeMap::new();
+    for (job_id, job_parts) in parts {
+        let count = job_parts.values().next().unwrap()["part_count"]
+            .as_u64()
+            .unwrap();
+        if job_parts.len() as u64 != count {
+            continue;
+        }
+        let mut bytes = Vec::new();
+        for (index, data) in &job_parts {
+            assert_eq!(
+                data["part_offset"].as_u64().unwrap(),
+                bytes.len() as u64,
+                "job {job_id} part {index} offset"
+            );
+            let content = data["log_content"].as_str().unwrap();
+            let decoded = match data["content_encoding"].as_str().unwrap() {
+                "utf-8" => content.as_bytes().to_vec(),
+                "base64" => base64::engine::general_purpose::STANDARD
+                    .decode(content)
+                    .unwrap(),
+                other => panic!("unknown encoding {other}"),
+            };
+            assert_eq!(decoded.len() as u64, data["part_bytes"].as_u64().unwrap());
+            bytes.extend(decoded);
+        }
+        let first = job_parts.values().next().unwrap();
+        assert_eq!(
+            bytes.len() as u64,
+            first["log_bytes"].as_u64().unwrap(),
+            "job {job_id} length"
+        );
+        assert_eq!(
+            sha256_hex(&bytes),
+            first["log_sha256"].as_str().unwrap(),
+            "job {job_id} digest"
+        );
+        logs.insert(job_id, bytes);
+    }
+    logs
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}

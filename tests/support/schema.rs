@@ -32,10 +32,12 @@ const SHARED: [(&str, &str); 2] = [
 ];
 
 /// The schema of each kind of event, in the order of [`EventKind`].
-const EVENT_SCHEMAS: [(&str, &str); 3] = [
+const EVENT_SCHEMAS: [(&str, &str); 5] = [
     schema_file!("workflow_run.schema.json"),
     schema_file!("workflow_job.schema.json"),
     schema_file!("commit_metrics.schema.json"),
+    schema_file!("job_log_fetched.schema.json"),
+    schema_file!("job_log_unavailable.schema.json"),
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +45,8 @@ enum EventKind {
     WorkflowRun = 0,
     WorkflowJob = 1,
     CommitMetrics = 2,
+    JobLogFetched = 3,
+    JobLogUnavailable = 4,
 }
 
 impl EventKind {
@@ -63,6 +67,8 @@ impl EventKind {
             | "workflow_job_completed"
             | "workflow_job_updated" => Some(Self::WorkflowJob),
             "commit_metrics" => Some(Self::CommitMetrics),
+            "job_log_fetched" => Some(Self::JobLogFetched),
+            "job_log_unavailable" => Some(Self::JobLogUnavailable),
             _ => None,
         }
     }
@@ -166,6 +172,7 @@ mod tests {
     use super::*;
     use gha_ingest_core::facts::{CommitFacts, JobFacts, RunFacts};
     use gha_ingest_core::github::{Commit, WorkflowJob, WorkflowRun};
+    use gha_ingest_core::log_facts::{ContentEncoding, JobLogFacts, JobLogUnavailableFacts};
     use gha_ingest_core::size::encode_within_limit;
     use gha_ingest_core::{identity, Envelope, EventType, Source};
     use serde_json::json;
@@ -277,6 +284,166 @@ mod tests {
         serde_json::to_value(envelope).unwrap()
     }
 
+    const JOB_ID: u64 = 399444496;
+
+    /// A log as GitHub serves it: ANSI colours, tabs, CRLF, quotes and non-ASCII text.
+    const UTF8_LOG: &str = "2020-01-20T17:42:41.0000000Z \u{1b}[36;1mcargo test\u{1b}[0m\r\n\
+        \tCompiling gha-ingest \"v0.1.0\" \u{2014} \u{2713} ok \u{1f680}\n\
+        2020-01-20T17:44:39.0000000Z Gr\u{fc}\u{df}e, \u{65e5}\u{672c}\u{8a9e}\n";
+
+    /// A log that is not UTF-8 (a stray Latin-1 byte and raw binary).
+    fn binary_log(len: usize) -> Vec<u8> {
+        let mut log = b"caf\xe9 \xff\xfe\x00".to_vec();
+        log.extend((0..len.saturating_sub(log.len())).map(|i| (i * 7 % 256) as u8));
+        log.truncate(len);
+        log
+    }
+
+    fn fetched_at() -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::parse_from_rfc3339("2020-01-20T17:45:01.250Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    }
+
+    fn sha256_hex(bytes: &[u8]) -> String {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(bytes))
+    }
+
+    /// The `job_log_fetched` events of `log` as the log agent builds them, split into parts
+    /// that end at the byte offsets `ends` (ascending, the last one `log.len()`).
+    fn log_events_of(
+        log: &[u8],
+        encoding: ContentEncoding,
+        ends: &[usize],
+        job_name: Option<&str>,
+    ) -> Vec<Value> {
+        use base64::Engine;
+        let count = ends.len() as u32;
+        let mut start = 0;
+        let mut events = Vec::new();
+        for (index, &end) in ends.iter().enumerate() {
+            let bytes = &log[start..end];
+            let log_content = match encoding {
+                ContentEncoding::Utf8 => std::str::from_utf8(bytes)
+                    .expect("parts end on character boundaries")
+                    .to_string(),
+                ContentEncoding::Base64 => base64::engine::general_purpose::STANDARD.encode(bytes),
+            };
+            let part_index = index as u32 + 1;
+            let facts = JobLogFacts {
+                repo: REPO.to_string(),
+                run_id: 30433642,
+                run_attempt: 1,
+                job_id: JOB_ID,
+                job_name: job_name.map(String::from),
+                content_encoding: encoding,
+                log_content,
+                log_bytes: log.len() as u64,
+                log_sha256: sha256_hex(log),
+                part_index,
+                part_count: count,
+                part_offset: start as u64,
+                part_bytes: (end - start) as u64,
+                fetched_at: fetched_at(),
+            };
+            let event_id = if count == 1 {
+                identity::log_event_id(facts.job_id)
+            } else {
+                identity::log_part_event_id(facts.job_id, part_index, count)
+            };
+            let envelope = Envelope::new(
+                EventType::JobLogFetched,
+                event_id,
+                Source::Poll,
+                facts.fetched_at,
+                &facts,
+            );
+            events.push(serde_json::to_value(envelope).unwrap());
+            start = end;
+        }
+        events
+    }
+
+    fn log_events(log: &[u8], encoding: ContentEncoding, ends: &[usize]) -> Vec<Value> {
+        log_events_of(log, encoding, ends, Some("build"))
+    }
+
+    /// The whole `UTF8_LOG` in one event.
+    fn log_fetched() -> Value {
+        let log = UTF8_LOG.as_bytes();
+        log_events(log, ContentEncoding::Utf8, &[log.len()]).remove(0)
+    }
+
+    /// One part of a base64 log (the second of two, so its `part_offset` is not 0).
+    fn log_part_base64() -> Value {
+        let log = binary_log(100);
+        log_events(&log, ContentEncoding::Base64, &[60, 100]).remove(1)
+    }
+
+    fn log_unavailable_of(reason: &str, job_name: Option<&str>) -> Value {
+        let facts = JobLogUnavailableFacts {
+            repo: REPO.to_string(),
+            run_id: 30433642,
+            run_attempt: 1,
+            job_id: JOB_ID,
+            job_name: job_name.map(String::from),
+            reason: reason.to_string(),
+            detail: "GitHub answered 410 Gone: logs past retention".to_string(),
+            attempts: 3,
+        };
+        let envelope = Envelope::new(
+            EventType::JobLogUnavailable,
+            identity::log_unavailable_event_id(facts.job_id),
+            Source::Poll,
+            fetched_at(),
+            &facts,
+        );
+        serde_json::to_value(envelope).unwrap()
+    }
+
+    fn log_unavailable() -> Value {
+        log_unavailable_of("gone", Some("build"))
+    }
+
+    /// Rebuilds a log from its events exactly as docs/schema/README.md tells consumers to:
+    /// order by `part_index`, decode each `log_content` per `content_encoding`, concatenate,
+    /// check the length against `log_bytes` and the SHA-256 against `log_sha256`.
+    fn reassemble(events: &[Value]) -> Vec<u8> {
+        use base64::Engine;
+        let mut parts: Vec<&Value> = events.iter().map(|event| &event["data"]).collect();
+        parts.sort_by_key(|data| data["part_index"].as_u64().unwrap());
+        let count = parts[0]["part_count"].as_u64().unwrap();
+        let indexes: Vec<u64> = parts
+            .iter()
+            .map(|data| data["part_index"].as_u64().unwrap())
+            .collect();
+        assert_eq!(indexes, (1..=count).collect::<Vec<_>>(), "every part, once");
+        let mut log = Vec::new();
+        for data in parts {
+            let content = data["log_content"].as_str().unwrap();
+            let bytes = match data["content_encoding"].as_str().unwrap() {
+                "utf-8" => content.as_bytes().to_vec(),
+                "base64" => base64::engine::general_purpose::STANDARD
+                    .decode(content)
+                    .unwrap(),
+                other => panic!("unknown content_encoding {other}"),
+            };
+            assert_eq!(data["part_offset"].as_u64().unwrap(), log.len() as u64);
+            assert_eq!(data["part_bytes"].as_u64().unwrap(), bytes.len() as u64);
+            log.extend(bytes);
+        }
+        assert_eq!(
+            log.len() as u64,
+            events[0]["data"]["log_bytes"].as_u64().unwrap()
+        );
+        assert_eq!(
+            sha256_hex(&log),
+            events[0]["data"]["log_sha256"].as_str().unwrap()
+        );
+        log
+    }
+
     fn check(event: &Value) -> Result<(), String> {
         validate_event(&event.to_string())
     }
@@ -362,23 +529,57 @@ mod tests {
 
     #[test]
     fn every_emitted_event_type_has_a_schema_and_no_other_does() {
-        for event_type in EventType::ALL {
-            let has_schema = schema_file_for(event_type.as_str()).is_some();
-            let emitted = !matches!(
-                event_type,
-                EventType::JobLogFetched | EventType::JobLogUnavailable
-            );
-            assert_eq!(has_schema, emitted, "{event_type}");
-        }
+        let mut emitted: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+        emitted.sort();
         let envelope: Value = serde_json::from_str(SHARED[0].1).unwrap();
-        let listed = envelope["properties"]["event_type"]["enum"]
+        let mut listed: Vec<&str> = envelope["properties"]["event_type"]["enum"]
             .as_array()
             .unwrap()
             .iter()
             .map(|value| value.as_str().unwrap())
-            .filter(|event_type| schema_file_for(event_type).is_some())
-            .count();
-        assert_eq!(listed, 14);
+            .collect();
+        listed.sort();
+        assert_eq!(
+            listed, emitted,
+            "the envelope lists exactly the emitted event types"
+        );
+        assert_eq!(listed.len(), 16);
+
+        // Each event schema's `event_type` enum and `schema_file_for` agree, both ways.
+        let mut covered = Vec::new();
+        for (name, text) in EVENT_SCHEMAS {
+            let schema: Value = serde_json::from_str(text).unwrap();
+            for event_type in schema["properties"]["event_type"]["enum"]
+                .as_array()
+                .unwrap()
+            {
+                let event_type = event_type.as_str().unwrap();
+                assert_eq!(schema_file_for(event_type), Some(name), "{event_type}");
+                covered.push(event_type.to_string());
+            }
+        }
+        covered.sort();
+        assert_eq!(
+            covered, emitted,
+            "the event schemas cover exactly the emitted event types"
+        );
+        for event_type in EventType::ALL {
+            assert!(
+                schema_file_for(event_type.as_str()).is_some(),
+                "{event_type}"
+            );
+        }
+        assert_eq!(
+            schema_file_for("job_log_fetched"),
+            Some("job_log_fetched.schema.json")
+        );
+        assert_eq!(
+            schema_file_for("job_log_unavailable"),
+            Some("job_log_unavailable.schema.json")
+        );
+        for unknown in ["job_log", "workflow_run_exploded", "commit_metric", ""] {
+            assert_eq!(schema_file_for(unknown), None, "{unknown}");
+        }
     }
 
     /// Names of `value`'s keys, sorted.
@@ -442,6 +643,15 @@ mod tests {
         let (required, properties) = documented("commit_author");
         assert_eq!(keys(&commit["commit_author"]), required);
         assert_eq!(properties, required);
+
+        let (required, properties) = documented("job_log");
+        assert_eq!(keys(&log_fetched()["data"]), required);
+        assert_eq!(keys(&log_part_base64()["data"]), required);
+        assert_eq!(properties, required);
+
+        let (required, properties) = documented("job_log_unavailable");
+        assert_eq!(keys(&log_unavailable()["data"]), required);
+        assert_eq!(properties, required);
     }
 
     #[test]
@@ -503,9 +713,20 @@ mod tests {
         run["event_type"] = json!("workflow_run_exploded");
         assert_invalid(&run, "unknown event_type \"workflow_run_exploded\"");
 
+        let mut log = log_fetched();
+        log["event_type"] = json!("job_log_exploded");
+        assert_invalid(&log, "unknown event_type \"job_log_exploded\"");
+
+        // A known type is checked against its own schema, not waved through.
         let mut log = run_completed();
         log["event_type"] = json!("job_log_fetched");
-        assert_invalid(&log, "unknown event_type");
+        assert_invalid(
+            &log,
+            "job_log_fetched event run-30433642-1-completed does not match job_log_fetched.schema.json",
+        );
+        let mut unavailable = log_fetched();
+        unavailable["event_type"] = json!("job_log_unavailable");
+        assert_invalid(&unavailable, "/data: \"reason\" is a required property");
 
         assert!(validate_event("{\"data\": {}}").is_err());
         assert!(validate_event("not json").is_err());
@@ -593,5 +814,203 @@ mod tests {
             error.starts_with("workflow_run_completed event run-30433642-1-completed"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn real_log_events_are_valid() {
+        let event = log_fetched();
+        assert_eq!(event["event_type"], "job_log_fetched");
+        assert_eq!(event["event_id"], "log-399444496");
+        assert_eq!(event["timestamp"], "2020-01-20T17:45:01.250Z");
+        assert_eq!(event["data"]["content_encoding"], "utf-8");
+        assert_eq!(event["data"]["log_content"], UTF8_LOG);
+        assert_eq!(event["data"]["part_count"], 1);
+        check(&event).unwrap();
+
+        let event = log_part_base64();
+        assert_eq!(event["event_id"], "log-399444496-part-2-of-2");
+        assert_eq!(event["data"]["content_encoding"], "base64");
+        assert_eq!(event["data"]["part_offset"], 60);
+        check(&event).unwrap();
+
+        let nameless = log_events_of(b"ok\n", ContentEncoding::Utf8, &[3], None);
+        assert_eq!(nameless[0]["data"]["job_name"], Value::Null);
+        check(&nameless[0]).unwrap();
+
+        for encoding in [ContentEncoding::Utf8, ContentEncoding::Base64] {
+            let empty = log_events(b"", encoding, &[0]);
+            assert_eq!(empty[0]["data"]["log_content"], "");
+            assert_eq!(
+                empty[0]["data"]["log_sha256"],
+                "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+            );
+            check(&empty[0]).unwrap_or_else(|error| panic!("{encoding:?}: {error}"));
+            assert_eq!(reassemble(&empty), b"");
+        }
+
+        let event = log_unavailable();
+        assert_eq!(event["event_type"], "job_log_unavailable");
+        assert_eq!(event["event_id"], "log-unavailable-399444496");
+        check(&event).unwrap();
+        // Today's reasons, and one added later: the set is open.
+        for reason in ["not_found", "gone", "too_large", "rate_limited"] {
+            check(&log_unavailable_of(reason, None))
+                .unwrap_or_else(|error| panic!("{reason}: {error}"));
+        }
+    }
+
+    #[test]
+    fn split_logs_are_valid_and_reassemble_as_documented() {
+        // UTF-8, cut on character boundaries (mid-escape-sequence and right after a 4-byte
+        // character), so every part is valid UTF-8 on its own.
+        let log = UTF8_LOG.as_bytes();
+        let rocket = UTF8_LOG.find('\u{1f680}').unwrap() + 4;
+        let ends = [5, 31, rocket, log.len() - 1, log.len()];
+        assert!(ends.iter().all(|&end| UTF8_LOG.is_char_boundary(end)));
+        let events = log_events(log, ContentEncoding::Utf8, &ends);
+        assert_eq!(events.len(), 5);
+        for event in &events {
+            check(event).unwrap_or_else(|error| panic!("{error}"));
+        }
+        assert_eq!(events[2]["event_id"], "log-399444496-part-3-of-5");
+        let mut shuffled = events.clone();
+        shuffled.reverse();
+        assert_eq!(reassemble(&shuffled), log);
+
+        // Not UTF-8: base64, each part encoded on its own; parts that are not last hold a
+        // multiple of 3 bytes (as the agent plans them), the last one may be padded. Large
+        // parts check that the base64 pattern copes with a message-sized string.
+        let log = binary_log(400_001);
+        let events = log_events(&log, ContentEncoding::Base64, &[196_608, 393_216, 400_001]);
+        assert!(events[2]["data"]["log_content"]
+            .as_str()
+            .unwrap()
+            .ends_with('='));
+        for event in &events {
+            check(event).unwrap_or_else(|error| panic!("{error}"));
+        }
+        assert_eq!(events[0]["event_id"], "log-399444496-part-1-of-3");
+        assert_eq!(reassemble(&events), log);
+    }
+
+    #[test]
+    fn invalid_log_facts_are_rejected() {
+        let mut event = log_fetched();
+        event["data"]["content_encoding"] = json!("gzip");
+        assert_invalid(&event, "/data/content_encoding");
+
+        let mut event = log_fetched();
+        event["data"]["content_encoding"] = json!("UTF-8");
+        assert_invalid(&event, "/data/content_encoding");
+
+        let digest = log_fetched()["data"]["log_sha256"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        for bad in [
+            digest.to_uppercase(),
+            format!("{}zz", &digest[..62]),
+            digest[..63].to_string(),
+            format!("{digest}0"),
+            String::new(),
+        ] {
+            let mut event = log_fetched();
+            event["data"]["log_sha256"] = json!(bad);
+            assert_invalid(&event, "/data/log_sha256");
+        }
+
+        let mut event = log_part_base64();
+        event["data"]["part_index"] = json!(0);
+        assert_invalid(&event, "/data/part_index");
+
+        let mut event = log_part_base64();
+        event["data"]["part_count"] = json!(0);
+        assert_invalid(&event, "/data/part_count");
+
+        let mut event = log_fetched();
+        event["data"]["part_index"] = json!(2);
+        assert_invalid(&event, "/data/part_index");
+
+        let mut event = log_fetched();
+        event["data"]["part_offset"] = json!(5);
+        assert_invalid(&event, "/data/part_offset");
+
+        let mut event = log_part_base64();
+        event["data"]["part_bytes"] = json!(-1);
+        assert_invalid(&event, "/data/part_bytes");
+
+        let mut event = log_fetched();
+        event["data"].as_object_mut().unwrap().remove("job_id");
+        assert_invalid(&event, "/data: \"job_id\" is a required property");
+
+        let mut event = log_unavailable();
+        event["data"].as_object_mut().unwrap().remove("job_id");
+        assert_invalid(&event, "/data: \"job_id\" is a required property");
+
+        let mut event = log_fetched();
+        event["data"].as_object_mut().unwrap().remove("job_name");
+        assert_invalid(&event, "/data: \"job_name\" is a required property");
+
+        let mut event = log_part_base64();
+        event["data"]["log_content"] = json!("not base64!");
+        assert_invalid(&event, "/data/log_content");
+        let mut event = log_part_base64();
+        event["data"]["log_content"] = json!("QUJD\nREVG");
+        assert_invalid(&event, "/data/log_content");
+        // The same text is a fine utf-8 log.
+        let mut event = log_fetched();
+        event["data"]["log_content"] = json!("not base64!");
+        check(&event).unwrap();
+
+        let mut event = log_fetched();
+        event["data"]["log_content"] = Value::Null;
+        assert_invalid(&event, "/data/log_content");
+
+        let mut event = log_fetched();
+        event["data"]["fetched_at"] = json!("2020-01-20T17:45:01+00:00");
+        assert_invalid(&event, "/data/fetched_at");
+
+        let mut event = log_unavailable();
+        event["data"]["reason"] = json!(404);
+        assert_invalid(&event, "/data/reason");
+
+        let mut event = log_unavailable();
+        event["data"]["attempts"] = json!(-1);
+        assert_invalid(&event, "/data/attempts");
+
+        let mut event = log_unavailable();
+        event["data"].as_object_mut().unwrap().remove("detail");
+        assert_invalid(&event, "/data: \"detail\" is a required property");
+
+        // Open to fields added later.
+        let mut event = log_fetched();
+        event["data"]["added_later"] = json!({"any": "shape"});
+        check(&event).unwrap();
+        let mut event = log_unavailable();
+        event["data"]["added_later"] = json!(1);
+        check(&event).unwrap();
+    }
+
+    #[test]
+    fn log_event_ids_must_match_their_parts() {
+        let mut event = log_fetched();
+        event["event_id"] = json!("log-399444496-part-1-of-1");
+        assert_invalid(&event, "/event_id");
+
+        let mut event = log_part_base64();
+        event["event_id"] = json!("log-399444496");
+        assert_invalid(&event, "/event_id");
+
+        let mut event = log_fetched();
+        event["event_id"] = json!("log-unavailable-399444496");
+        assert_invalid(&event, "/event_id");
+
+        let mut event = log_fetched();
+        event["event_id"] = json!("job-399444496-completed");
+        assert_invalid(&event, "/event_id");
+
+        let mut event = log_unavailable();
+        event["event_id"] = json!("log-399444496");
+        assert_invalid(&event, "/event_id");
     }
 }
