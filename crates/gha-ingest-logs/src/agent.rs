@@ -98,6 +98,7 @@ impl LogAgent {
             self.status.failed(format!("spool directory: {error}"));
             return;
         }
+        remove_orphaned_spool_files(&self.options.spool_dir);
         self.status.set_running(true);
         let permits = Arc::new(Semaphore::new(self.options.concurrency.max(1)));
         let mut in_flight = tokio::task::JoinSet::new();
@@ -415,6 +416,36 @@ impl LogAgent {
     }
 }
 
+/// Spool files a killed process left behind (a running process's files are younger than this).
+const ORPHANED_SPOOL_AGE: Duration = Duration::from_secs(3600);
+
+fn remove_orphaned_spool_files(spool_dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(spool_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let is_spool = path
+            .extension()
+            .is_some_and(|extension| extension == "spool");
+        let age = entry
+            .metadata()
+            .and_then(|meta| meta.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok());
+        if is_spool && age.is_some_and(|age| age > ORPHANED_SPOOL_AGE) {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {
+                    tracing::info!(path = %path.display(), "removed an orphaned log spool file")
+                }
+                Err(error) => {
+                    tracing::warn!(path = %path.display(), cause = %error, "cannot remove an orphaned log spool file")
+                }
+            }
+        }
+    }
+}
+
 /// Extends the request's visibility every half timeout until `done`.
 async fn keep_invisible(
     queue: Arc<dyn MessageQueue>,
@@ -461,4 +492,32 @@ fn envelope_json(facts: &JobLogFacts, job_id: u64) -> String {
 
 fn spool_failure(error: std::io::Error) -> Failure {
     Failure::Retry(format!("reading the spool file: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_old_spool_files_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("log-old.spool");
+        let fresh = dir.path().join("log-fresh.spool");
+        let other = dir.path().join("notes.txt");
+        for path in [&old, &fresh, &other] {
+            std::fs::write(path, b"x").unwrap();
+        }
+        let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+        for path in [&old, &other] {
+            std::fs::File::options()
+                .write(true)
+                .open(path)
+                .unwrap()
+                .set_modified(two_hours_ago)
+                .unwrap();
+        }
+        remove_orphaned_spool_files(dir.path());
+        assert!(!old.exists());
+        assert!(fresh.exists() && other.exists());
+    }
 }

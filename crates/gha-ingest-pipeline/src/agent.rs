@@ -99,14 +99,23 @@ impl PipelineAgent {
     /// committed is whole, and what it had not committed is polled again at the next start.
     pub async fn run(self, shutdown: CancellationToken) {
         self.status.set_running(true);
-        let mut last_org_refresh: Option<chrono::DateTime<Utc>> = None;
+        let mut last_org_refresh: Option<DateTime<Utc>> = None;
+        let mut last_prune: Option<DateTime<Utc>> = None;
+        let org_refresh_interval =
+            Duration::from_std(self.options.org_refresh_interval).unwrap_or(Duration::hours(1));
         loop {
+            let now = self.clock.now();
             let org_refresh_due =
-                last_org_refresh.is_none_or(|last| self.clock.now() - last >= Duration::hours(1));
+                last_org_refresh.is_none_or(|last| now - last >= org_refresh_interval);
+            let prune_due = last_prune.is_none_or(|last| now - last >= Duration::days(1));
             let cycle = async {
                 if org_refresh_due && !self.organizations.is_empty() {
                     self.refresh_organizations().await;
-                    last_org_refresh = Some(self.clock.now());
+                    last_org_refresh = Some(now);
+                }
+                if prune_due {
+                    self.prune_idempotency_keys().await;
+                    last_prune = Some(now);
                 }
                 self.poll_all_once().await;
             };
@@ -194,6 +203,20 @@ impl PipelineAgent {
                 self.status.repo_failed(format!("{repo}: {error}"));
                 tracing::warn!(repo = %repo, cause = %error, "poll cycle failed; retrying next cycle");
             }
+        }
+    }
+
+    /// Forgets idempotency keys older than any fact the sweep can still see, bounding the table.
+    async fn prune_idempotency_keys(&self) {
+        let keep_days = self
+            .options
+            .reconcile_lookback_days
+            .max(self.options.backfill_days)
+            + 30;
+        match self.store.prune_emitted_events(keep_days).await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, keep_days, "pruned old idempotency keys"),
+            Err(error) => tracing::warn!(cause = %error, "cannot prune idempotency keys"),
         }
     }
 

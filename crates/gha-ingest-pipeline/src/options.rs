@@ -20,6 +20,8 @@ pub struct PipelineOptions {
     pub shard_count: u32,
     /// How many repositories are polled at once.
     pub concurrent_repositories: usize,
+    /// How often organisations are listed again for new repositories.
+    pub org_refresh_interval: Duration,
 }
 
 impl Default for PipelineOptions {
@@ -34,6 +36,7 @@ impl Default for PipelineOptions {
             shard_index: 0,
             shard_count: 1,
             concurrent_repositories: 4,
+            org_refresh_interval: Duration::from_secs(3600),
         }
     }
 }

@@ -173,3 +173,29 @@ async fn poll_health_counts_consecutive_errors_and_resets() {
     assert_eq!(cursor.consecutive_errors, 0);
     assert!(cursor.last_poll_ok_at.is_some());
 }
+
+#[tokio::test]
+async fn pruned_idempotency_keys_no_longer_guard_and_recent_ones_still_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StateStore::open(&dir.path().join("state.sqlite"))
+        .await
+        .unwrap();
+    let changes = ChangeSet {
+        events: vec![event("run-9-1-queued", Destination::Metrics)],
+        ..ChangeSet::default()
+    };
+    assert_eq!(store.apply_changes(&repo(), &changes).await.unwrap(), 1);
+    assert_eq!(
+        store.prune_emitted_events(1).await.unwrap(),
+        0,
+        "a fresh key is kept"
+    );
+    assert_eq!(store.apply_changes(&repo(), &changes).await.unwrap(), 0);
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert_eq!(store.prune_emitted_events(0).await.unwrap(), 1);
+    assert_eq!(
+        store.apply_changes(&repo(), &changes).await.unwrap(),
+        1,
+        "a pruned key no longer guards"
+    );
+}

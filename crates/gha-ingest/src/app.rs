@@ -124,6 +124,7 @@ pub fn pipeline_options(settings: &Settings) -> PipelineOptions {
         shard_index: pipeline.shard_index,
         shard_count: pipeline.shard_count,
         concurrent_repositories: settings.github.max_concurrent_requests,
+        org_refresh_interval: Duration::from_secs(pipeline.org_refresh_interval_secs),
     }
 }
 
