@@ -67,6 +67,20 @@ fn start_log_agent(
     (shutdown.clone(), tokio::spawn(agent.run(shutdown)))
 }
 
+/// One pipeline cycle (metrics events and log requests), then the log agent in the background.
+async fn publish_log_requests_and_start_log_agent(
+    world: &World,
+    queues: &Queues,
+) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    let pipeline_queues = QueueSet {
+        metrics: queues.metrics.clone(),
+        log_requests: Some(queues.requests.clone()),
+    };
+    let daemon = Daemon::start(world, pipeline_queues, pipeline_options()).await;
+    daemon.cycle().await;
+    start_log_agent(world, queues)
+}
+
 /// Reads the logs queue until `done` says the collected messages are complete.
 async fn collect_until(
     queue: &dyn MessageQueue,
@@ -132,17 +146,7 @@ async fn every_finished_jobs_log_arrives_byte_identical_while_metrics_stay_whole
     sim.advance(Duration::from_secs(600));
 
     let (_moto, queues) = moto_queues().await;
-    let daemon = Daemon::start(
-        &world,
-        QueueSet {
-            metrics: queues.metrics.clone(),
-            log_requests: Some(queues.requests.clone()),
-        },
-        pipeline_options(),
-    )
-    .await;
-    daemon.cycle().await;
-    let (shutdown, agent) = start_log_agent(&world, &queues);
+    let (shutdown, agent) = publish_log_requests_and_start_log_agent(&world, &queues).await;
 
     // A downstream consumer reads the metrics queue while the log agent works.
     let metrics = drain(queues.metrics.as_ref()).await;
@@ -226,17 +230,7 @@ async fn gone_and_missing_logs_become_unavailable_events_and_a_failing_log_host_
     });
 
     let (_moto, queues) = moto_queues().await;
-    let daemon = Daemon::start(
-        &world,
-        QueueSet {
-            metrics: queues.metrics.clone(),
-            log_requests: Some(queues.requests.clone()),
-        },
-        pipeline_options(),
-    )
-    .await;
-    daemon.cycle().await;
-    let (shutdown, agent) = start_log_agent(&world, &queues);
+    let (shutdown, agent) = publish_log_requests_and_start_log_agent(&world, &queues).await;
     let messages = collect_until(queues.logs.as_ref(), Duration::from_secs(60), |received| {
         received
             .iter()

@@ -152,16 +152,7 @@ impl RunObserver<'_> {
                 .collect();
             let code_metrics = self.commit_metrics(&past.head_sha, source, batch).await?;
             let facts = RunFacts::from_run(&self.repo.to_string(), &past, jobs, code_metrics);
-            for job in &facts.jobs {
-                batch
-                    .changes
-                    .events
-                    .extend(self.encoder.job_event(job, source));
-            }
-            batch
-                .changes
-                .events
-                .extend(self.encoder.run_event(&facts, source));
+            self.queue_events(&facts, source, batch);
         }
         Ok(())
     }
@@ -244,8 +235,14 @@ impl RunObserver<'_> {
         Ok(Some(facts))
     }
 
-    /// Job events first, then the run's, so a consumer sees a run complete after its jobs.
+    /// Stores the run's latest state and queues its events.
     fn record(&self, facts: RunFacts, source: Source, batch: &mut Batch) {
+        self.queue_events(&facts, source, batch);
+        batch.changes.runs.push(RunUpdate { facts });
+    }
+
+    /// Job events first, then the run's, so a consumer sees a run complete after its jobs.
+    fn queue_events(&self, facts: &RunFacts, source: Source, batch: &mut Batch) {
         for job in &facts.jobs {
             batch
                 .changes
@@ -255,8 +252,7 @@ impl RunObserver<'_> {
         batch
             .changes
             .events
-            .extend(self.encoder.run_event(&facts, source));
-        batch.changes.runs.push(RunUpdate { facts });
+            .extend(self.encoder.run_event(facts, source));
     }
 }
 
