@@ -38,6 +38,7 @@ fn spawn_daemon(
         .env("GITHUB_TOKEN", TEST_TOKEN)
         .env("GHA_INGEST__PIPELINE__REPOSITORIES", REPO)
         .env("GHA_INGEST__PIPELINE__POLL_INTERVAL_SECS", "1")
+        .env("GHA_INGEST__HTTP__LISTEN", "127.0.0.1:0")
         .env("GHA_INGEST__GITHUB__RETRY_BASE_DELAY_MILLIS", "20")
         .env("GHA_INGEST__STORE__PATH", state)
         .env("GHA_INGEST__QUEUE__BACKEND", "sqs")
@@ -230,6 +231,7 @@ fn spawn_embedded_daemon(sim_url: &str, dir: &std::path::Path) -> Child {
         .env("GITHUB_TOKEN", TEST_TOKEN)
         .env("GHA_INGEST__PIPELINE__REPOSITORIES", REPO)
         .env("GHA_INGEST__PIPELINE__POLL_INTERVAL_SECS", "1")
+        .env("GHA_INGEST__HTTP__LISTEN", "127.0.0.1:0")
         .env("GHA_INGEST__STORE__PATH", dir.join("state.sqlite"))
         .env(
             "GHA_INGEST__QUEUE__EMBEDDED__PATH",

@@ -14,6 +14,7 @@ use gha_ingest_queue::{
     EmbeddedQueue, EmbeddedQueueOptions, MessageLimits, MessageQueue, SqsQueue, SqsQueueSettings,
 };
 use gha_ingest_store::StateStore;
+use gha_ingest_web::WebState;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -22,6 +23,15 @@ use tokio_util::sync::CancellationToken;
 pub struct Agents {
     pub pipeline: bool,
     pub logs: bool,
+}
+
+/// What the dashboard gets to see of the running agents.
+#[derive(Default)]
+struct WebParts {
+    pipeline_status: Option<Arc<AgentStatus>>,
+    log_status: Option<Arc<LogAgentStatus>>,
+    trigger: Option<Arc<Notify>>,
+    queues: Vec<(String, Arc<dyn MessageQueue>)>,
 }
 
 /// Runs the selected agents until `shutdown` is cancelled.
@@ -36,12 +46,12 @@ pub async fn run(
     let run_pipeline = agents.pipeline && settings.pipeline.enabled;
     let run_logs = agents.logs && settings.logs.enabled;
     let mut tasks = tokio::task::JoinSet::new();
-    let mut store_to_close = None;
+    let store = StateStore::open(&settings.store.path)
+        .await
+        .context("opening the state database")?;
+    let mut web = WebParts::default();
 
     if run_pipeline {
-        let store = StateStore::open(&settings.store.path)
-            .await
-            .context("opening the state database")?;
         sync_configured_repositories(&store, &settings).await?;
         let queues = QueueSet {
             metrics: open_queue(&settings, &settings.queue.metrics_queue).await?,
@@ -50,6 +60,12 @@ pub async fn run(
                 false => None,
             },
         };
+        web.queues
+            .push(("metrics".to_string(), queues.metrics.clone()));
+        if let Some(log_requests) = &queues.log_requests {
+            web.queues
+                .push(("log_requests".to_string(), log_requests.clone()));
+        }
         let status = Arc::new(AgentStatus::default());
         let published = Arc::new(Notify::new());
         let publisher =
@@ -59,25 +75,54 @@ pub async fn run(
             client.clone(),
             store.clone(),
             pipeline_options(&settings),
-            status,
+            status.clone(),
             published,
         )
         .with_organizations(settings.pipeline.organizations.clone());
+        web.pipeline_status = Some(status);
+        web.trigger = Some(agent.trigger());
         tasks.spawn(agent.run(shutdown.clone()));
-        store_to_close = Some(store);
     }
     if run_logs {
         let queues = LogQueues {
             requests: open_queue(&settings, &settings.queue.log_requests_queue).await?,
             logs: open_queue(&settings, &settings.queue.logs_queue).await?,
         };
-        let agent = LogAgent::new(
-            client,
-            queues,
-            log_agent_options(&settings),
-            Arc::new(LogAgentStatus::default()),
-        );
+        if !run_pipeline {
+            web.queues
+                .push(("log_requests".to_string(), queues.requests.clone()));
+        }
+        web.queues.push(("logs".to_string(), queues.logs.clone()));
+        let status = Arc::new(LogAgentStatus::default());
+        web.log_status = Some(status.clone());
+        let agent = LogAgent::new(client.clone(), queues, log_agent_options(&settings), status);
         tasks.spawn(agent.run(shutdown.clone()));
+    }
+    if settings.http.enabled {
+        let listener = tokio::net::TcpListener::bind(settings.http.listen)
+            .await
+            .with_context(|| format!("binding the dashboard to {}", settings.http.listen))?;
+        tracing::info!(address = %settings.http.listen, "dashboard, API and /metrics listening");
+        let state = WebState {
+            store: store.clone(),
+            pipeline_status: web.pipeline_status,
+            log_status: web.log_status,
+            trigger: web.trigger,
+            queues: web.queues,
+            github: client,
+            admin_token: settings
+                .http
+                .admin_token
+                .as_ref()
+                .map(|secret| secret.expose_secret().to_string()),
+            poll_interval_secs: settings.pipeline.poll_interval_secs,
+        };
+        let web_shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            if let Err(error) = gha_ingest_web::serve(listener, state, web_shutdown).await {
+                tracing::error!(cause = %error, "the dashboard server stopped");
+            }
+        });
     }
     if !run_pipeline && !run_logs {
         tracing::warn!("no agent enabled in this process; waiting for shutdown");
@@ -86,9 +131,7 @@ pub async fn run(
     while let Some(finished) = tasks.join_next().await {
         finished.context("an agent task panicked")?;
     }
-    if let Some(store) = store_to_close {
-        store.close().await;
-    }
+    store.close().await;
     tracing::info!("gha-ingest stopped");
     Ok(())
 }

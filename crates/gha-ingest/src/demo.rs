@@ -9,6 +9,8 @@ use anyhow::Context;
 use gha_ingest_sim::{ClockMode, SimConfig, Simulator};
 
 const DEMO_TOKEN: &str = "demo-token-not-a-secret";
+/// The dashboard's admin token in the demo (type it into the dashboard to add repositories).
+const DEMO_ADMIN_TOKEN: &str = "demo-admin";
 const DEMO_REPOS: [&str; 2] = ["acme/webapp", "acme/payments-api"];
 
 pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
@@ -41,6 +43,7 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
             data_dir.join("state.sqlite").display().to_string(),
         ),
         ("GHA_INGEST__QUEUE__BACKEND", "embedded".to_string()),
+        ("GHA_INGEST_ADMIN_TOKEN", DEMO_ADMIN_TOKEN.to_string()),
         (
             "GHA_INGEST__QUEUE__EMBEDDED__PATH",
             data_dir.join("queue.sqlite").display().to_string(),
@@ -51,7 +54,9 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
     }
     let settings = gha_ingest_config::load(None, &env)
         .map_err(|error| anyhow::anyhow!("demo configuration: {error}"))?;
-    tracing::info!(simulator = %sim.api_url(), data_dir = %data_dir.display(), "demo running: simulator + pipeline agent + embedded queue; Ctrl-C stops it");
+    tracing::info!(simulator = %sim.api_url(), data_dir = %data_dir.display(),
+        dashboard = %format!("http://{}/", settings.http.listen),
+        "demo running: simulator + both agents + embedded queue + dashboard; Ctrl-C stops it");
 
     let shutdown = crate::shutdown::on_signal();
     let activity = tokio::spawn(crate::sim_command::keep_busy(
