@@ -71,6 +71,8 @@ struct Garbled(String);
 #[derive(Debug, Default)]
 pub struct RequestCounters {
     pub sent: AtomicU64,
+    /// Responses by HTTP status (a bounded set: GitHub uses a few dozen codes).
+    pub responses_by_status: std::sync::Mutex<std::collections::BTreeMap<u16, u64>>,
     pub not_modified: AtomicU64,
     pub failed_attempts: AtomicU64,
     pub rate_limit_waits: AtomicU64,
@@ -300,6 +302,13 @@ impl GithubClient {
             .await
             .map_err(|_| format!("timed out after {:?}", self.request_timeout * 2))??;
         self.budget.record(&headers);
+        *self
+            .counters
+            .responses_by_status
+            .lock()
+            .expect("counter lock poisoned")
+            .entry(status.as_u16())
+            .or_insert(0) += 1;
         Ok((status, headers, body))
     }
 

@@ -127,7 +127,7 @@ impl OutboxPublisher {
             .send_batch(&outgoing)
             .await
             .map_err(|error| format!("queue {}: {error}", queue.name()))?;
-        let mut accepted: Vec<i64> = Vec::with_capacity(batch.len());
+        let mut accepted: Vec<&OutboxMessage> = Vec::with_capacity(batch.len());
         let mut transient_failure = None;
         let failed: BTreeMap<usize, &QueueError> = outcome
             .failed
@@ -136,7 +136,7 @@ impl OutboxPublisher {
             .collect();
         for (index, message) in batch.iter().enumerate() {
             match failed.get(&index) {
-                None => accepted.push(message.seq),
+                None => accepted.push(message),
                 Some(error) if error.is_retryable() => {
                     self.record(
                         self.store
@@ -152,8 +152,10 @@ impl OutboxPublisher {
                 }
             }
         }
-        self.record(self.store.mark_published(&accepted).await)?;
-        self.status.published(accepted.len() as u64);
+        let seqs: Vec<i64> = accepted.iter().map(|message| message.seq).collect();
+        self.record(self.store.mark_published(&seqs).await)?;
+        self.status
+            .published(accepted.iter().map(|message| message.event_type.as_str()));
         match transient_failure {
             Some(error) => Err(error),
             None => Ok(accepted.len() as u64),

@@ -1,5 +1,6 @@
 //! What the agent is doing, for the dashboard, readiness and metrics: shared, lock-light counters.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -16,6 +17,7 @@ pub struct AgentStatus {
     events_published_total: AtomicU64,
     publish_failures_total: AtomicU64,
     messages_parked_total: AtomicU64,
+    published_by_type: Mutex<BTreeMap<String, u64>>,
     last_cycle_finished_at: Mutex<Option<DateTime<Utc>>>,
     last_error: Mutex<Option<String>>,
 }
@@ -30,6 +32,8 @@ pub struct StatusSnapshot {
     pub events_published_total: u64,
     pub publish_failures_total: u64,
     pub messages_parked_total: u64,
+    /// Events the queues confirmed, by event type.
+    pub events_published_by_type: BTreeMap<String, u64>,
     pub last_cycle_finished_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
 }
@@ -44,6 +48,11 @@ impl AgentStatus {
             events_published_total: self.events_published_total.load(Ordering::Relaxed),
             publish_failures_total: self.publish_failures_total.load(Ordering::Relaxed),
             messages_parked_total: self.messages_parked_total.load(Ordering::Relaxed),
+            events_published_by_type: self
+                .published_by_type
+                .lock()
+                .expect("status lock poisoned")
+                .clone(),
             last_cycle_finished_at: *self
                 .last_cycle_finished_at
                 .lock()
@@ -75,9 +84,12 @@ impl AgentStatus {
         *self.last_error.lock().expect("status lock poisoned") = Some(error);
     }
 
-    pub(crate) fn published(&self, count: u64) {
-        self.events_published_total
-            .fetch_add(count, Ordering::Relaxed);
+    pub(crate) fn published<'a>(&self, event_types: impl Iterator<Item = &'a str>) {
+        let mut by_type = self.published_by_type.lock().expect("status lock poisoned");
+        for event_type in event_types {
+            self.events_published_total.fetch_add(1, Ordering::Relaxed);
+            *by_type.entry(event_type.to_string()).or_insert(0) += 1;
+        }
     }
 
     pub(crate) fn publish_failed(&self, error: String) {

@@ -51,6 +51,27 @@ pub(crate) async fn readyz(State(state): State<SharedState>) -> Response {
             reasons.push(reason);
         }
     }
+    // GitHub: `/rate_limit` costs no rate-limit point; an exhausted budget is reported too, since
+    // nothing can be collected until it resets.
+    match tokio::time::timeout(
+        CHECK_BUDGET,
+        state
+            .github
+            .get_json::<serde_json::Value>("/rate_limit", None),
+    )
+    .await
+    {
+        Ok(Ok(_)) => {
+            if state.github.rate_limit().remaining == Some(0) {
+                reasons.push("github: rate-limit budget spent until its reset".to_string());
+            }
+        }
+        Ok(Err(error)) => reasons.push(format!("github: {error}")),
+        Err(_) => reasons.push(format!(
+            "github: no answer within {}s",
+            CHECK_BUDGET.as_secs()
+        )),
+    }
     let ready = reasons.is_empty();
     let status = if ready {
         StatusCode::OK

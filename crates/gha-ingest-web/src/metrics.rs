@@ -137,6 +137,17 @@ async fn render(state: &SharedState) -> Result<String, ApiError> {
             "Events the queue confirmed.",
             pipeline.events_published_total as f64,
         );
+        let by_type: Vec<(Vec<(&str, &str)>, f64)> = pipeline
+            .events_published_by_type
+            .iter()
+            .map(|(event_type, count)| (vec![("event_type", event_type.as_str())], *count as f64))
+            .collect();
+        out.family(
+            "gha_ingest_pipeline_events_published_by_type_total",
+            Counter,
+            "Events the queue confirmed, by event type.",
+            &by_type,
+        );
         out.single(
             "gha_ingest_pipeline_publish_failures_total",
             Counter,
@@ -229,6 +240,23 @@ async fn render(state: &SharedState) -> Result<String, ApiError> {
         Counter,
         "Times a request waited for the rate limit to reset.",
         counters.rate_limit_waits.load(Relaxed) as f64,
+    );
+    let statuses: Vec<(String, f64)> = counters
+        .responses_by_status
+        .lock()
+        .expect("counter lock poisoned")
+        .iter()
+        .map(|(status, count)| (status.to_string(), *count as f64))
+        .collect();
+    let by_status: Vec<(Vec<(&str, &str)>, f64)> = statuses
+        .iter()
+        .map(|(status, count)| (vec![("status", status.as_str())], *count))
+        .collect();
+    out.family(
+        "gha_ingest_github_responses_total",
+        Counter,
+        "Responses from the GitHub API, by HTTP status (304s cost no rate limit).",
+        &by_status,
     );
     let rate_limit = state.github.rate_limit();
     let remaining: Vec<(Vec<(&str, &str)>, f64)> = rate_limit

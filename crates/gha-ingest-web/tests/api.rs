@@ -23,6 +23,28 @@ async fn health_and_readiness() {
     let ready = harness.get("/readyz").await;
     assert_eq!(ready.status(), StatusCode::OK);
     assert_eq!(body(ready).await, json!({ "ready": true, "reasons": [] }));
+    assert!(
+        harness
+            .sim()
+            .stats()
+            .by_route
+            .keys()
+            .any(|route| route.contains("rate_limit")),
+        "github was not checked"
+    );
+
+    // GitHub answers, but the budget is spent: nothing can be collected until the reset.
+    harness.sim().set_rate_limit_remaining(0);
+    let spent = harness.get("/readyz").await;
+    assert_eq!(spent.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let answer = body(spent).await;
+    assert!(
+        answer["reasons"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("github: "),
+        "{answer}"
+    );
     harness.stop().await;
 
     let broken = Harness::start(Setup {

@@ -185,6 +185,22 @@ async fn metrics_parse_as_prometheus_text() {
         assert_eq!(single(&families, counter), 0.0, "{counter}");
     }
     assert!(single(&families, "gha_ingest_github_requests_sent_total") >= 1.0);
+    let responses = &families["gha_ingest_github_responses_total"];
+    assert_eq!(responses.kind, "counter");
+    let ok_responses: f64 = responses
+        .samples
+        .iter()
+        .filter(|(labels, _)| labels["status"] == "302")
+        .map(|(_, value)| *value)
+        .sum();
+    assert_eq!(
+        ok_responses, 1.0,
+        "the log download's redirect is counted by status"
+    );
+    assert_eq!(
+        families["gha_ingest_pipeline_events_published_by_type_total"].kind,
+        "counter"
+    );
     let remaining = single(&families, "gha_ingest_github_rate_limit_remaining_requests");
     assert!(remaining > 0.0 && remaining < 5000.0, "{remaining}");
     assert_eq!(single(&families, "gha_ingest_pipeline_repositories"), 1.0);
