@@ -101,7 +101,11 @@ async fn an_operator_adds_a_repository_collects_and_reads_a_job_log_in_the_dashb
     // GHA_INGEST_SCREENSHOT_DIR=docs keeps the screenshots (how docs/dashboard*.png are made).
     if let Ok(keep) = std::env::var("GHA_INGEST_SCREENSHOT_DIR") {
         std::fs::copy(&screenshot, Path::new(&keep).join("dashboard.png")).unwrap();
-        std::fs::copy(dir.path().join("dashboard-log.png"), Path::new(&keep).join("dashboard-log.png")).unwrap();
+        std::fs::copy(
+            dir.path().join("dashboard-log.png"),
+            Path::new(&keep).join("dashboard-log.png"),
+        )
+        .unwrap();
     }
     sim.shutdown().await;
 }
