@@ -206,7 +206,8 @@ impl PipelineAgent {
         }
     }
 
-    /// Forgets idempotency keys older than any fact the sweep can still see, bounding the table.
+    /// Bounds what grows: idempotency keys older than any fact the sweep can still see, and the
+    /// dashboard's run history beyond its retention.
     async fn prune_idempotency_keys(&self) {
         let keep_days = self
             .options
@@ -217,6 +218,26 @@ impl PipelineAgent {
             Ok(0) => {}
             Ok(pruned) => tracing::info!(pruned, keep_days, "pruned old idempotency keys"),
             Err(error) => tracing::warn!(cause = %error, "cannot prune idempotency keys"),
+        }
+        let (keep_runs, max_age_days) = (
+            self.options.viewer_runs_retained,
+            self.options.viewer_max_age_days,
+        );
+        match self
+            .store
+            .prune_viewer_history(keep_runs, max_age_days)
+            .await
+        {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(
+                pruned,
+                keep_runs,
+                max_age_days,
+                "pruned the dashboard's old run history"
+            ),
+            Err(error) => {
+                tracing::warn!(cause = %error, "cannot prune the dashboard's run history")
+            }
         }
     }
 

@@ -22,6 +22,10 @@ pub struct PipelineOptions {
     pub concurrent_repositories: usize,
     /// How often organisations are listed again for new repositories.
     pub org_refresh_interval: Duration,
+    /// The dashboard's run history keeps at most this many completed runs...
+    pub viewer_runs_retained: u32,
+    /// ...created at most this many days ago.
+    pub viewer_max_age_days: u32,
 }
 
 impl Default for PipelineOptions {
@@ -37,6 +41,8 @@ impl Default for PipelineOptions {
             shard_count: 1,
             concurrent_repositories: 4,
             org_refresh_interval: Duration::from_secs(3600),
+            viewer_runs_retained: 500,
+            viewer_max_age_days: 14,
         }
     }
 }

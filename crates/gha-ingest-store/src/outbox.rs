@@ -129,6 +129,37 @@ impl StateStore {
         Ok(count as u64)
     }
 
+    /// Bounds the data kept for the dashboard: the facts and job rows of completed runs beyond the
+    /// newest `keep_runs` or created more than `max_age_days` ago are dropped. The run's state
+    /// (attempt, status, updated_at) stays, so the poller still knows it and does not fetch it
+    /// again. Returns how many runs lost their facts.
+    pub async fn prune_viewer_history(
+        &self,
+        keep_runs: u32,
+        max_age_days: u32,
+    ) -> Result<u64, StoreError> {
+        let cutoff = to_text(Utc::now() - chrono::Duration::days(i64::from(max_age_days)));
+        let mut transaction = self.pool.begin().await.during("begin viewer prune")?;
+        let pruned = sqlx::query(
+            "UPDATE runs SET facts = 'null' WHERE is_open = 0 AND facts != 'null' AND (created_at < ?1 OR run_id NOT IN
+               (SELECT run_id FROM runs ORDER BY created_at DESC, run_id DESC LIMIT ?2))",
+        )
+        .bind(cutoff)
+        .bind(i64::from(keep_runs))
+        .execute(&mut *transaction)
+        .await
+        .during("prune run facts")?
+        .rows_affected();
+        sqlx::query(
+            "DELETE FROM jobs WHERE run_id IN (SELECT run_id FROM runs WHERE facts = 'null')",
+        )
+        .execute(&mut *transaction)
+        .await
+        .during("prune job facts")?;
+        transaction.commit().await.during("commit viewer prune")?;
+        Ok(pruned)
+    }
+
     /// Forgets idempotency keys older than `days`, bounding the table. Facts that old are not
     /// re-observed: the reconciliation sweep looks back less far than this.
     pub async fn prune_emitted_events(&self, days: u32) -> Result<u64, StoreError> {

@@ -129,7 +129,11 @@ impl StateStore {
             .fetch_optional(&self.pool)
             .await
             .during("read run facts")?;
-        json.map(|json| decode(&json, "read run facts")).transpose()
+        // Facts dropped by the viewer's retention are stored as JSON `null`.
+        Ok(json
+            .map(|json| decode::<Option<RunFacts>>(&json, "read run facts"))
+            .transpose()?
+            .flatten())
     }
 
     /// Stops following a run GitHub no longer has (deleted): it would otherwise stay open forever.
@@ -177,7 +181,7 @@ impl StateStore {
     /// The most recently created runs across all repositories, newest first.
     pub async fn recent_runs(&self, limit: u32) -> Result<Vec<RunFacts>, StoreError> {
         let rows: Vec<String> = sqlx::query_scalar(
-            "SELECT facts FROM runs ORDER BY created_at DESC, run_id DESC LIMIT ?1",
+            "SELECT facts FROM runs WHERE facts != 'null' ORDER BY created_at DESC, run_id DESC LIMIT ?1",
         )
         .bind(i64::from(limit))
         .fetch_all(&self.pool)

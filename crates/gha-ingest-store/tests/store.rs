@@ -199,3 +199,60 @@ async fn pruned_idempotency_keys_no_longer_guard_and_recent_ones_still_do() {
         "a pruned key no longer guards"
     );
 }
+
+#[tokio::test]
+async fn the_viewer_history_is_bounded_but_the_pollers_state_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StateStore::open(&dir.path().join("state.sqlite"))
+        .await
+        .unwrap();
+    let mut runs = Vec::new();
+    for run_id in 1..=5 {
+        let mut facts = run(run_id, 1, "completed");
+        facts.created_at += chrono::Duration::minutes(run_id as i64);
+        runs.push(RunUpdate { facts });
+    }
+    runs.push(RunUpdate {
+        facts: run(6, 1, "in_progress"),
+    });
+    store
+        .apply_changes(
+            &repo(),
+            &ChangeSet {
+                runs,
+                ..ChangeSet::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    // Keep the 3 newest; everything is younger than 100000 days.
+    assert_eq!(store.prune_viewer_history(3, 100_000).await.unwrap(), 2);
+    let shown: Vec<u64> = store
+        .recent_runs(10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|facts| facts.run_id)
+        .collect();
+    assert_eq!(
+        shown,
+        vec![5, 4, 3, 6],
+        "the newest runs and every open run stay"
+    );
+    assert!(
+        store.stored_run(1).await.unwrap().is_some(),
+        "the poller's state of a pruned run stays"
+    );
+    assert_eq!(store.run_facts(1).await.unwrap(), None);
+    // Age: the fixtures were created in 2026-06, so a 1-day bound drops all completed ones.
+    store.prune_viewer_history(100, 1).await.unwrap();
+    let shown: Vec<u64> = store
+        .recent_runs(10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|facts| facts.run_id)
+        .collect();
+    assert_eq!(shown, vec![6]);
+}

@@ -168,6 +168,8 @@ pub fn pipeline_options(settings: &Settings) -> PipelineOptions {
         shard_count: pipeline.shard_count,
         concurrent_repositories: settings.github.max_concurrent_requests,
         org_refresh_interval: Duration::from_secs(pipeline.org_refresh_interval_secs),
+        viewer_runs_retained: settings.store.recent_runs_retained,
+        viewer_max_age_days: settings.store.recent_runs_max_age_days,
     }
 }
 
