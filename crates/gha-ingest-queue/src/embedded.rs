@@ -111,6 +111,15 @@ impl EmbeddedQueue {
                 )
             })?;
         }
+        // Two processes creating the file at once race on switching it to WAL and on migrating
+        // it; an advisory lock beside the file makes opening one at a time.
+        let open_lock = lock_for_opening(path).await.map_err(|error| {
+            QueueError::transient(
+                queue_name,
+                OPERATION,
+                format!("locking {} for opening: {error}", path.display()),
+            )
+        })?;
         let connect_options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -130,6 +139,7 @@ impl EmbeddedQueue {
                 )
             })?;
         migrate(&pool, queue_name, path).await?;
+        drop(open_lock);
         let canonical_path = tokio::fs::canonicalize(path)
             .await
             .unwrap_or_else(|_| path.to_path_buf());
@@ -496,6 +506,22 @@ async fn migrate(pool: &SqlitePool, queue_name: &str, path: &Path) -> Result<(),
             ),
         )
     })
+}
+
+/// Holds an exclusive advisory lock on `<path>-open-lock` until dropped.
+async fn lock_for_opening(path: &Path) -> std::io::Result<std::fs::File> {
+    let lock_path = std::path::PathBuf::from(format!("{}-open-lock", path.display()));
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)?;
+        file.lock()?;
+        Ok(file)
+    })
+    .await
+    .expect("the lock task does not panic")
 }
 
 /// Classifies a database error once: a busy or locked database, I/O trouble, a full disk or an

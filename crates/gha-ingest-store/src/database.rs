@@ -34,6 +34,14 @@ impl StateStore {
                 source: sqlx::Error::Io(err),
             })?;
         }
+        // Two processes creating the file at once race on switching it to WAL and on migrating
+        // it; an advisory lock beside the file makes opening one at a time.
+        let open_lock = lock_for_opening(path)
+            .await
+            .map_err(|err| StoreError::Open {
+                path: shown.clone(),
+                source: sqlx::Error::Io(err),
+            })?;
         let options = SqliteConnectOptions::from_str("sqlite://")
             .map_err(|source| StoreError::Open {
                 path: shown.clone(),
@@ -53,7 +61,14 @@ impl StateStore {
                 path: shown.clone(),
                 source,
             })?;
-        migrate(&pool, path, &shown).await?;
+        MIGRATIONS
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                path: shown,
+                source,
+            })?;
+        drop(open_lock);
         Ok(StateStore { pool })
     }
 
@@ -74,33 +89,18 @@ impl StateStore {
     }
 }
 
-/// Applies pending migrations under an advisory lock on `<database>-migrate-lock`: two processes
-/// opening a new file at once (a daemon and a second replica or tool) would otherwise both apply
-/// the first migration, and the loser fails.
-async fn migrate(pool: &SqlitePool, database: &Path, shown: &str) -> Result<(), StoreError> {
-    let lock_path = std::path::PathBuf::from(format!("{}-migrate-lock", database.display()));
-    let lock = tokio::task::spawn_blocking(move || {
+/// Holds an exclusive advisory lock on `<database>-open-lock` until dropped.
+async fn lock_for_opening(database: &Path) -> std::io::Result<std::fs::File> {
+    let lock_path = std::path::PathBuf::from(format!("{}-open-lock", database.display()));
+    tokio::task::spawn_blocking(move || {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&lock_path)?;
         file.lock()?;
-        Ok::<_, std::io::Error>(file)
+        Ok(file)
     })
     .await
     .expect("the lock task does not panic")
-    .map_err(|err| StoreError::Open {
-        path: shown.to_string(),
-        source: sqlx::Error::Io(err),
-    })?;
-    let outcome = MIGRATIONS
-        .run(pool)
-        .await
-        .map_err(|source| StoreError::Migrate {
-            path: shown.to_string(),
-            source,
-        });
-    drop(lock);
-    outcome
 }
