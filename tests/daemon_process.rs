@@ -156,11 +156,7 @@ async fn kill_9_between_polling_and_publishing_loses_nothing() {
         conflicting.is_empty(),
         "same event id, different facts: {conflicting:?}"
     );
-    let completed: HashSet<u64> = messages
-        .iter()
-        .filter(|message| message.event_type() == "workflow_run_completed")
-        .map(|message| message.body["data"]["run_id"].as_u64().unwrap())
-        .collect();
+    let completed = completed_run_ids(&messages);
     let all_runs: HashSet<u64> = handle.list_run_ids(REPO).into_iter().collect();
     assert_eq!(completed, all_runs, "some runs were lost");
     store.close().await;

@@ -2,7 +2,7 @@
 //! on moto (or the embedded queue where moto's ~100 messages/s would make a test crawl; both
 //! queues pass the same conformance suite in `gha-ingest-queue`).
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use gha_ingest_pipeline::QueueSet;
@@ -65,11 +65,7 @@ async fn every_run_and_every_observed_state_is_published_exactly_once_across_res
         "duplicates: {:?}",
         duplicate_ids(&messages)
     );
-    let completed_runs: HashSet<u64> = messages
-        .iter()
-        .filter(|message| message.event_type() == "workflow_run_completed")
-        .map(|message| message.body["data"]["run_id"].as_u64().unwrap())
-        .collect();
+    let completed_runs = completed_run_ids(&messages);
     for run_id in history.iter().chain([&live]) {
         assert!(
             completed_runs.contains(run_id),
@@ -201,11 +197,7 @@ async fn catches_up_on_more_than_a_thousand_runs_created_while_down() {
     daemon.cycle().await;
     let messages = drain(metrics.as_ref()).await;
 
-    let completed: HashSet<u64> = messages
-        .iter()
-        .filter(|message| message.event_type() == "workflow_run_completed")
-        .map(|message| message.body["data"]["run_id"].as_u64().unwrap())
-        .collect();
+    let completed = completed_run_ids(&messages);
     let missing: Vec<u64> = sim
         .list_run_ids(REPO)
         .into_iter()
@@ -253,27 +245,19 @@ async fn commit_metrics_are_fetched_once_per_sha() {
     let daemon = Daemon::start(&world, queues(metrics.clone()), test_options()).await;
     daemon.cycle().await;
     sim.reset_stats();
+    let run_on_shared_sha = || RunSpec {
+        head_sha: Some(shared_sha.clone()),
+        jobs: 1,
+        ..RunSpec::default()
+    };
     for _ in 0..4 {
-        sim.create_run(
-            REPO,
-            RunSpec {
-                head_sha: Some(shared_sha.clone()),
-                jobs: 1,
-                ..RunSpec::default()
-            },
-        );
+        sim.create_run(REPO, run_on_shared_sha());
     }
     daemon.cycle().await;
     sim.advance(Duration::from_secs(600));
     daemon.cycle().await;
-    sim.create_run(
-        REPO,
-        RunSpec {
-            head_sha: Some(shared_sha.clone()),
-            jobs: 1,
-            ..RunSpec::default()
-        },
-    );
+    // A later run on the same SHA, in another cycle: the metrics come from the store's cache.
+    sim.create_run(REPO, run_on_shared_sha());
     daemon.cycle().await;
     sim.advance(Duration::from_secs(600));
     daemon.cycle().await;
@@ -355,11 +339,7 @@ async fn rate_limits_server_errors_and_garbled_bodies_are_waited_out_and_nothing
         .unwrap()
         .last_error
         .is_none());
-    let completed: HashSet<u64> = messages
-        .iter()
-        .filter(|message| message.event_type() == "workflow_run_completed")
-        .map(|message| message.body["data"]["run_id"].as_u64().unwrap())
-        .collect();
+    let completed = completed_run_ids(&messages);
     assert_eq!(completed, history.into_iter().collect());
 }
 

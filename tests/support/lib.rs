@@ -226,6 +226,15 @@ pub fn count_by_type(messages: &[Received]) -> BTreeMap<String, usize> {
     counts
 }
 
+/// The runs that got a `workflow_run_completed` event.
+pub fn completed_run_ids(messages: &[Received]) -> std::collections::HashSet<u64> {
+    messages
+        .iter()
+        .filter(|message| message.event_type() == "workflow_run_completed")
+        .map(|message| message.body["data"]["run_id"].as_u64().unwrap())
+        .collect()
+}
+
 /// Event ids that occur more than once.
 pub fn duplicate_ids(messages: &[Received]) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
