@@ -7,7 +7,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use gha_ingest_sim::{ClockMode, SimConfig, Simulator};
 use gha_ingest_tests::*;
 
 const ADMIN_TOKEN: &str = "browser-test-admin";
@@ -28,13 +27,7 @@ async fn an_operator_adds_a_repository_collects_and_reads_a_job_log_in_the_dashb
         browser_dir.join("node_modules/playwright-core").exists(),
         "playwright-core is not installed: run scripts/test (it runs `npm ci` in tests/browser)"
     );
-    let config = SimConfig {
-        token: Some(TEST_TOKEN.to_string()),
-        clock: ClockMode::RealTime { speed: 1.0 },
-        ..SimConfig::default()
-    };
-    let loopback = "127.0.0.1:0".parse().unwrap();
-    let sim = Simulator::start(config, loopback, loopback).await.unwrap();
+    let sim = start_realtime_sim().await;
     let (owner, name) = NEW_REPO.split_once('/').unwrap();
     sim.handle().add_repo(owner, name);
     sim.handle()

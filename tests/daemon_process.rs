@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use gha_ingest_core::RepoName;
 use gha_ingest_queue::testing::{unique_queue_name, MotoServer};
 use gha_ingest_queue::{MessageLimits, MessageQueue};
-use gha_ingest_sim::{ClockMode, SimConfig, Simulator};
 use gha_ingest_store::{Destination, StateStore};
 use gha_ingest_tests::*;
 
@@ -20,16 +19,13 @@ fn base_command() -> Command {
     command
 }
 
-fn spawn_daemon(
-    sim_url: &str,
-    state: &std::path::Path,
-    queue_url: &str,
-    moto: &MotoServer,
-) -> Child {
+/// The daemon binary configured for the simulator at `sim_url`, with its files and its output
+/// (appended to `log`) where the test says; each test adds its queue settings.
+fn daemon_command(sim_url: &str, state: &std::path::Path, log: &std::path::Path) -> Command {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(state.with_extension("log"))
+        .open(log)
         .unwrap();
     let mut command = base_command();
     command
@@ -39,14 +35,26 @@ fn spawn_daemon(
         .env("GHA_INGEST__PIPELINE__REPOSITORIES", REPO)
         .env("GHA_INGEST__PIPELINE__POLL_INTERVAL_SECS", "1")
         .env("GHA_INGEST__HTTP__LISTEN", "127.0.0.1:0")
-        .env("GHA_INGEST__GITHUB__RETRY_BASE_DELAY_MILLIS", "20")
         .env("GHA_INGEST__STORE__PATH", state)
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log));
+    command
+}
+
+/// The daemon publishing metrics to an SQS queue on moto (no log agent).
+fn spawn_daemon(
+    sim_url: &str,
+    state: &std::path::Path,
+    queue_url: &str,
+    moto: &MotoServer,
+) -> Child {
+    let mut command = daemon_command(sim_url, state, &state.with_extension("log"));
+    command
+        .env("GHA_INGEST__GITHUB__RETRY_BASE_DELAY_MILLIS", "20")
         .env("GHA_INGEST__QUEUE__BACKEND", "sqs")
         .env("GHA_INGEST__QUEUE__METRICS_QUEUE", queue_url)
         .env("GHA_INGEST__QUEUE__SQS__ENDPOINT_URL", moto.endpoint_url())
-        .env("GHA_INGEST__LOGS__ENABLED", "false")
-        .stdout(Stdio::from(log.try_clone().unwrap()))
-        .stderr(Stdio::from(log));
+        .env("GHA_INGEST__LOGS__ENABLED", "false");
     for (key, value) in moto.env_vars() {
         command.env(key, value);
     }
@@ -70,13 +78,7 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_between_polling_and_publishing_loses_nothing() {
-    let config = SimConfig {
-        token: Some(TEST_TOKEN.to_string()),
-        clock: ClockMode::RealTime { speed: 1.0 },
-        ..SimConfig::default()
-    };
-    let loopback = "127.0.0.1:0".parse().unwrap();
-    let sim = Simulator::start(config, loopback, loopback).await.unwrap();
+    let sim = start_realtime_sim().await;
     let handle = sim.handle();
     handle.add_repo("acme", "webapp");
     handle.generate_history(REPO, 40, Duration::from_secs(86_400));
@@ -215,28 +217,15 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Both agents on the embedded queue in `dir`, with short log-request timeouts.
 fn spawn_embedded_daemon(sim_url: &str, dir: &std::path::Path) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("daemon.log"))
-        .unwrap();
-    base_command()
-        .arg("run")
-        .env("GITHUB_API_URL", sim_url)
-        .env("GITHUB_TOKEN", TEST_TOKEN)
-        .env("GHA_INGEST__PIPELINE__REPOSITORIES", REPO)
-        .env("GHA_INGEST__PIPELINE__POLL_INTERVAL_SECS", "1")
-        .env("GHA_INGEST__HTTP__LISTEN", "127.0.0.1:0")
-        .env("GHA_INGEST__STORE__PATH", dir.join("state.sqlite"))
+    daemon_command(sim_url, &dir.join("state.sqlite"), &dir.join("daemon.log"))
         .env(
             "GHA_INGEST__QUEUE__EMBEDDED__PATH",
             dir.join("queue.sqlite"),
         )
         .env("GHA_INGEST__LOGS__REQUEST_VISIBILITY_TIMEOUT_SECS", "4")
         .env("GHA_INGEST__LOGS__RETRY_DELAY_SECS", "1")
-        .stdout(Stdio::from(log.try_clone().unwrap()))
-        .stderr(Stdio::from(log))
         .spawn()
         .expect("daemon starts")
 }
@@ -257,13 +246,7 @@ fn largest_spool_file(dir: &std::path::Path) -> u64 {
 async fn a_200_mb_log_download_killed_midway_completes_after_restart_in_bounded_memory() {
     use base64::Engine;
     const LOG_BYTES: u64 = 200 * 1024 * 1024;
-    let config = SimConfig {
-        token: Some(TEST_TOKEN.to_string()),
-        clock: ClockMode::RealTime { speed: 1.0 },
-        ..SimConfig::default()
-    };
-    let loopback = "127.0.0.1:0".parse().unwrap();
-    let sim = Simulator::start(config, loopback, loopback).await.unwrap();
+    let sim = start_realtime_sim().await;
     let handle = sim.handle();
     handle.add_repo("acme", "webapp");
     let run_id = handle.generate_history(REPO, 1, Duration::from_secs(600))[0];

@@ -72,6 +72,20 @@ impl World {
     }
 }
 
+/// A simulator on the wall clock (for a daemon running as a child process, which keeps real
+/// time), requiring [`TEST_TOKEN`].
+pub async fn start_realtime_sim() -> RunningSim {
+    let config = SimConfig {
+        token: Some(TEST_TOKEN.to_string()),
+        clock: ClockMode::RealTime { speed: 1.0 },
+        ..SimConfig::default()
+    };
+    let loopback = "127.0.0.1:0".parse().unwrap();
+    Simulator::start(config, loopback, loopback)
+        .await
+        .expect("simulator starts")
+}
+
 /// Options for tests: sweep on every cycle unless a test says otherwise.
 pub fn test_options() -> PipelineOptions {
     PipelineOptions {
