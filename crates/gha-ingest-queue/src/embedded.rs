@@ -111,15 +111,16 @@ impl EmbeddedQueue {
                 )
             })?;
         }
-        // Two processes creating the file at once race on switching it to WAL and on migrating
-        // it; an advisory lock beside the file makes opening one at a time.
-        let open_lock = lock_for_opening(path).await.map_err(|error| {
-            QueueError::transient(
-                queue_name,
-                OPERATION,
-                format!("locking {} for opening: {error}", path.display()),
-            )
-        })?;
+        // Opened one process at a time: see gha-ingest-sqlite for the race this avoids.
+        let open_lock = gha_ingest_sqlite::OpenLock::acquire(path)
+            .await
+            .map_err(|error| {
+                QueueError::transient(
+                    queue_name,
+                    OPERATION,
+                    format!("locking {} for opening: {error}", path.display()),
+                )
+            })?;
         let connect_options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -506,22 +507,6 @@ async fn migrate(pool: &SqlitePool, queue_name: &str, path: &Path) -> Result<(),
             ),
         )
     })
-}
-
-/// Holds an exclusive advisory lock on `<path>-open-lock` until dropped.
-async fn lock_for_opening(path: &Path) -> std::io::Result<std::fs::File> {
-    let lock_path = std::path::PathBuf::from(format!("{}-open-lock", path.display()));
-    tokio::task::spawn_blocking(move || {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)?;
-        file.lock()?;
-        Ok(file)
-    })
-    .await
-    .expect("the lock task does not panic")
 }
 
 /// Classifies a database error once: a busy or locked database, I/O trouble, a full disk or an

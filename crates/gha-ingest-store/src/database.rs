@@ -34,9 +34,8 @@ impl StateStore {
                 source: sqlx::Error::Io(err),
             })?;
         }
-        // Two processes creating the file at once race on switching it to WAL and on migrating
-        // it; an advisory lock beside the file makes opening one at a time.
-        let open_lock = lock_for_opening(path)
+        // Opened one process at a time: see gha-ingest-sqlite for the race this avoids.
+        let open_lock = gha_ingest_sqlite::OpenLock::acquire(path)
             .await
             .map_err(|err| StoreError::Open {
                 path: shown.clone(),
@@ -87,20 +86,4 @@ impl StateStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
-}
-
-/// Holds an exclusive advisory lock on `<database>-open-lock` until dropped.
-async fn lock_for_opening(database: &Path) -> std::io::Result<std::fs::File> {
-    let lock_path = std::path::PathBuf::from(format!("{}-open-lock", database.display()));
-    tokio::task::spawn_blocking(move || {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)?;
-        file.lock()?;
-        Ok(file)
-    })
-    .await
-    .expect("the lock task does not panic")
 }
