@@ -6,8 +6,9 @@
 //! |---|---|---|
 //! | `POST /_sim/repos` | `{"owner","name"}` | `{"full_name"}` |
 //! | `POST /_sim/repos/{o}/{r}/history` | `{"runs","spread_secs"}` | `{"run_ids":[…]}` |
-//! | `POST /_sim/repos/{o}/{r}/runs` | `RunSpec` (every field optional) | `{"run_id"}` |
+//! | `POST /_sim/repos/{o}/{r}/runs` | `RunSpec` (every field optional, e.g. `{"commit_message":"…","job_names":["build"],"head_branch":"…"}`) | `{"run_id"}` |
 //! | `GET /_sim/repos/{o}/{r}/runs` | | `{"run_ids":[…]}` |
+//! | `DELETE /_sim/repos/{o}/{r}/runs/{id}` | | 204; then the run, its attempts, jobs and logs answer 404 |
 //! | `POST /_sim/repos/{o}/{r}/runs/{id}/rerun` | | `{"run_attempt"}` |
 //! | `POST /_sim/advance` | `{"secs"}` | `{"now"}` |
 //! | `GET /_sim/now` | | `{"now"}` |
@@ -15,8 +16,10 @@
 //! | `POST /_sim/stats/reset` | | 204 |
 //! | `POST /_sim/faults` | `Fault` | 204 |
 //! | `DELETE /_sim/faults` | | 204 |
+//! | `POST /_sim/disabled_routes` | `{"route_contains": "/attempts/"}` | 204; matching API paths answer 404 for good |
+//! | `DELETE /_sim/disabled_routes` | | 204; every route answers again |
 //! | `POST /_sim/rate_limit` | `{"remaining"}` | 204 |
-//! | `POST /_sim/jobs/{id}/log` | `LogSpec`, e.g. `{"generated":{"bytes":1000,"line_len":80}}` or `"gone"` | 204 |
+//! | `POST /_sim/jobs/{id}/log` | `LogSpec`, e.g. `{"generated":{"bytes":1000,"line_len":80}}`, `"gone"`, `"missing"` or `"never_served"` | 204 |
 //! | `GET /_sim/jobs/{id}/log/digest` | | `{"length","sha256"}` |
 
 use std::sync::Arc;
@@ -25,7 +28,7 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
@@ -44,12 +47,17 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
             "/repos/{owner}/{repo}/runs",
             post(create_run).get(list_runs),
         )
+        .route("/repos/{owner}/{repo}/runs/{run_id}", delete(delete_run))
         .route("/repos/{owner}/{repo}/runs/{run_id}/rerun", post(rerun))
         .route("/advance", post(advance))
         .route("/now", get(now))
         .route("/stats", get(stats))
         .route("/stats/reset", post(reset_stats))
         .route("/faults", post(inject_fault).delete(clear_faults))
+        .route(
+            "/disabled_routes",
+            post(disable_route).delete(enable_all_routes),
+        )
         .route("/rate_limit", post(set_rate_limit))
         .route("/jobs/{job_id}/log", post(set_job_log))
         .route("/jobs/{job_id}/log/digest", get(job_log_digest))
@@ -151,6 +159,41 @@ async fn rerun(
         Ok(run_attempt) => Json(json!({ "run_attempt": run_attempt })).into_response(),
         Err(error) => sim_error_response(&error),
     }
+}
+
+async fn delete_run(
+    State(shared): State<Arc<Shared>>,
+    Path((owner, repo, run_id)): Path<(String, String, u64)>,
+) -> Response {
+    match handle(shared).try_delete_run(&format!("{owner}/{repo}"), run_id) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => sim_error_response(&error),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DisableRouteRequest {
+    route_contains: String,
+}
+
+async fn disable_route(
+    State(shared): State<Arc<Shared>>,
+    Json(request): Json<DisableRouteRequest>,
+) -> Response {
+    if request.route_contains.is_empty() {
+        return error_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "route_contains must not be empty",
+        );
+    }
+    handle(shared).disable_route(&request.route_contains);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn enable_all_routes(State(shared): State<Arc<Shared>>) -> StatusCode {
+    handle(shared).enable_all_routes();
+    StatusCode::NO_CONTENT
 }
 
 #[derive(Debug, Deserialize)]

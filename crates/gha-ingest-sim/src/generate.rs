@@ -352,6 +352,15 @@ impl FileStatus {
 }
 
 impl CommitFile {
+    /// The blob SHA of the file after the commit: 40 hex digits derived from the commit and the
+    /// file name, so the same file of the same commit always has the same blob.
+    pub(crate) fn blob_sha(&self, commit_sha: &str) -> String {
+        let high = splitmix64(fnv1a(commit_sha.as_bytes()) ^ fnv1a(self.filename.as_bytes()));
+        let middle = splitmix64(high);
+        let low = splitmix64(middle);
+        format!("{high:016x}{middle:016x}{:08x}", low >> 32)
+    }
+
     /// A small unified-diff hunk consistent with the file's counts.
     pub(crate) fn patch(&self) -> String {
         let shown_additions = self.additions.min(3);

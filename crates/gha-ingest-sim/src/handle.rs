@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::clock::{lock, to_datetime, Millis};
 use crate::faults::Fault;
-use crate::logs::{LogContent, LogSpec};
+use crate::logs::{spec_for_job, LogContent, LogSpec};
 use crate::payloads::{render_job, render_run, RunShape};
 use crate::spec::{RunSpec, SimError};
 use crate::state::{CachedDigest, Shared};
@@ -54,7 +54,8 @@ impl SimHandle {
 
     /// Adds the repository `owner/name`; adding it again changes nothing.
     pub fn add_repo(&self, owner: &str, name: &str) {
-        lock(&self.shared.world).add_repo(owner, name);
+        let now_ms = self.shared.clock.now_ms();
+        lock(&self.shared.world).add_repo(owner, name, now_ms);
     }
 
     /// Generates `runs` completed runs in `repo` ("owner/name", added if needed), created evenly
@@ -81,7 +82,7 @@ impl SimHandle {
     ) -> Result<Vec<u64>, SimError> {
         let now_ms = self.shared.clock.now_ms();
         let mut world = lock(&self.shared.world);
-        let repo_index = world.ensure_repo(repo)?;
+        let repo_index = world.ensure_repo(repo, now_ms)?;
         Ok(world.generate_history(repo_index, runs, duration_to_ms(spread), now_ms))
     }
 
@@ -100,7 +101,7 @@ impl SimHandle {
     pub fn try_create_run(&self, repo: &str, spec: RunSpec) -> Result<u64, SimError> {
         let now_ms = self.shared.clock.now_ms();
         let mut world = lock(&self.shared.world);
-        let repo_index = world.ensure_repo(repo)?;
+        let repo_index = world.ensure_repo(repo, now_ms)?;
         Ok(world.create_run(repo_index, &spec, now_ms))
     }
 
@@ -125,6 +126,48 @@ impl SimHandle {
             .repo_index(repo)
             .ok_or_else(|| SimError::UnknownRepo(repo.to_string()))?;
         world.rerun(repo_index, run_id, now_ms)
+    }
+
+    /// Deletes a run for good, as `DELETE /repos/{owner}/{repo}/actions/runs/{run_id}` does on
+    /// GitHub: afterwards the run, its attempts, its jobs and their logs answer 404 (GitHub's
+    /// JSON error body), and it is gone from the lists. Log URLs already handed out stop working.
+    ///
+    /// # Panics
+    /// If the repository or run does not exist; see `try_delete_run`.
+    pub fn delete_run(&self, repo: &str, run_id: u64) {
+        self.try_delete_run(repo, run_id)
+            .unwrap_or_else(|error| panic!("delete_run: {error}"));
+    }
+
+    /// `delete_run` that reports an unknown repository or run instead of panicking.
+    pub fn try_delete_run(&self, repo: &str, run_id: u64) -> Result<(), SimError> {
+        let job_ids = {
+            let mut world = lock(&self.shared.world);
+            let repo_index = world
+                .repo_index(repo)
+                .ok_or_else(|| SimError::UnknownRepo(repo.to_string()))?;
+            world.delete_run(repo_index, run_id)?
+        };
+        let mut log_specs = lock(&self.shared.log_specs);
+        let mut digest_cache = lock(&self.shared.digest_cache);
+        for job_id in job_ids {
+            log_specs.remove(&job_id);
+            digest_cache.remove(&job_id);
+        }
+        Ok(())
+    }
+
+    /// Makes every API request whose path contains `route_contains` answer 404 (GitHub's JSON
+    /// error body), as a GitHub Enterprise Server without that endpoint does, until
+    /// `enable_all_routes`. Unlike a `Fault`, it never wears off. Such a 404 is counted and
+    /// costs a rate-limit point, like any other 404.
+    pub fn disable_route(&self, route_contains: &str) {
+        lock(&self.shared.disabled_routes).push(route_contains.to_string());
+    }
+
+    /// Undoes every `disable_route`.
+    pub fn enable_all_routes(&self) {
+        lock(&self.shared.disabled_routes).clear();
     }
 
     /// Moves simulated time forward. Meant for `ClockMode::Manual`; with `RealTime` it jumps
@@ -161,7 +204,8 @@ impl SimHandle {
     /// Sets the remaining primary rate-limit points of the current window; at 0 every API
     /// request but `GET /rate_limit` answers 403 with `x-ratelimit-remaining: 0`.
     pub fn set_rate_limit_remaining(&self, remaining: u32) {
-        lock(&self.shared.rate_limit).set_remaining(remaining);
+        let now_ms = self.shared.clock.now_ms();
+        lock(&self.shared.rate_limit).set_remaining(remaining, now_ms);
     }
 
     /// Chooses what a job's log download serves (default `LogSpec::Fixture`).
@@ -170,20 +214,22 @@ impl SimHandle {
         lock(&self.shared.digest_cache).remove(&job_id);
     }
 
-    /// How long log URLs stay valid, in real time (default 60 s, as GitHub's); affects URLs
-    /// issued from now on.
+    /// How long log URLs stay valid, in simulated time (default 60 s, as GitHub's); affects URLs
+    /// issued from now on. On the manual clock a URL expires only when `advance` passes its
+    /// expiry; in real-time mode at speed 1 this is real time.
     pub fn set_log_url_ttl(&self, ttl: Duration) {
         lock(&self.shared.log_tokens).set_ttl(ttl);
     }
 
     /// `(length, sha256 hex)` of the log a correct downloader receives for `job_id` once the
-    /// job has completed; `None` for an unknown job or a `Gone`/`Missing` log. For a large
+    /// job has completed; `None` for an unknown job or a `Gone`/`Missing`/`NeverServed` log. For a large
     /// generated log the first call reads it all once (about a second per 200 MB).
     pub fn job_log_digest(&self, job_id: u64) -> Option<(u64, String)> {
-        let spec = lock(&self.shared.log_specs)
-            .get(&job_id)
-            .cloned()
-            .unwrap_or_default();
+        let spec = {
+            let world = lock(&self.shared.world);
+            let job = world.job_context(job_id).map(|context| context.job);
+            spec_for_job(&lock(&self.shared.log_specs), job_id, job)
+        };
         if let Some(cached) = lock(&self.shared.digest_cache).get(&job_id) {
             if cached.spec == spec {
                 return Some(cached.digest.clone());

@@ -6,7 +6,7 @@
 //! memory.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::clock::{to_datetime, Millis};
 use crate::generate::splitmix64;
 use crate::lifecycle::job_times;
-use crate::model::{Commit, StepPlan};
+use crate::model::{Commit, JobPlan, StepPlan};
 use crate::payloads::JobContext;
 
 const HLADKI_JOB_LOG: &str =
@@ -51,6 +51,33 @@ pub enum LogSpec {
     Gone,
     /// The log never existed: the API answers 404 even once the job completed.
     Missing,
+    /// The API still answers 302 to the log origin, but the log origin answers 404
+    /// (`BlobNotFound`) for this job, forever: a log GitHub points at and never serves.
+    NeverServed,
+}
+
+/// The log spec that applies to a job: the one set with `SimHandle::set_job_log`, else
+/// `Missing` for a job that never ran (conclusion `skipped`, no steps), else `Fixture`.
+///
+/// A skipped job has no log: GITHUB-API.md §1.6 ("a cancelled or skipped job may never have a
+/// log") and the job payload (no steps, no runner) agree that nothing ran to write one. The
+/// simulator answers such a request with the API's own 404 (GitHub's JSON error body), the
+/// answer for a log that never existed; a test wanting the other observed form (a redirect and
+/// then a 404 from the log host) sets `NeverServed`.
+pub(crate) fn spec_for_job(
+    explicit_specs: &HashMap<u64, LogSpec>,
+    job_id: u64,
+    job: Option<&JobPlan>,
+) -> LogSpec {
+    if let Some(spec) = explicit_specs.get(&job_id) {
+        return spec.clone();
+    }
+    let never_ran = job.is_some_and(|job| job.conclusion == "skipped" && job.steps.is_empty());
+    if never_ran {
+        LogSpec::Missing
+    } else {
+        LogSpec::Fixture
+    }
 }
 
 /// The body of a log, ready to stream or hash.
@@ -61,7 +88,7 @@ pub(crate) enum LogContent {
 }
 
 impl LogContent {
-    /// The content for `spec`; `None` for `Gone` and `Missing`.
+    /// The content for `spec`; `None` for `Gone`, `Missing` and `NeverServed`.
     pub(crate) fn for_job(
         spec: &LogSpec,
         job: JobContext<'_>,
@@ -76,7 +103,7 @@ impl LogContent {
                 line_len: (*line_len).max(2),
                 first_line_ms: job_times(job.attempt, job.job).started_ms,
             })),
-            LogSpec::Gone | LogSpec::Missing => None,
+            LogSpec::Gone | LogSpec::Missing | LogSpec::NeverServed => None,
         }
     }
 
@@ -397,10 +424,13 @@ fn command_step_texts(step_name: &str, step: &StepPlan, work_dir: &str) -> Vec<S
     texts
 }
 
-/// Opaque, short-lived log URLs: token → job, valid for a while of real time.
+/// Opaque, short-lived log URLs: token → job, valid for a while of simulated time (the caller
+/// passes the simulator's "now"), so on the manual clock a URL expires exactly when a test
+/// advances past it.
 #[derive(Debug)]
 pub(crate) struct LogTokens {
-    by_token: HashMap<String, (u64, Instant)>,
+    /// Token → (job id, expiry in simulator milliseconds).
+    by_token: HashMap<String, (u64, Millis)>,
     issued: u64,
     seed: u64,
     ttl: Duration,
@@ -420,10 +450,10 @@ impl LogTokens {
         self.ttl = ttl;
     }
 
-    pub(crate) fn issue(&mut self, job_id: u64) -> String {
-        let now = Instant::now();
+    pub(crate) fn issue(&mut self, job_id: u64, now_ms: Millis) -> String {
         if self.by_token.len() > 10_000 {
-            self.by_token.retain(|_, (_, expires)| *expires > now);
+            self.by_token
+                .retain(|_, (_, expires_ms)| *expires_ms > now_ms);
         }
         self.issued += 1;
         let mut hasher = Sha256::new();
@@ -431,15 +461,16 @@ impl LogTokens {
         hasher.update(self.issued.to_le_bytes());
         hasher.update(job_id.to_le_bytes());
         let token = hex::encode(hasher.finalize());
+        let ttl_ms = Millis::try_from(self.ttl.as_millis()).unwrap_or(Millis::MAX / 4);
         self.by_token
-            .insert(token.clone(), (job_id, now + self.ttl));
+            .insert(token.clone(), (job_id, now_ms.saturating_add(ttl_ms)));
         token
     }
 
-    /// The job behind a still-valid token.
-    pub(crate) fn resolve(&self, token: &str) -> Option<u64> {
-        let (job_id, expires) = self.by_token.get(token)?;
-        (Instant::now() < *expires).then_some(*job_id)
+    /// The job behind a token still valid at `now_ms`.
+    pub(crate) fn resolve(&self, token: &str, now_ms: Millis) -> Option<u64> {
+        let (job_id, expires_ms) = self.by_token.get(token)?;
+        (now_ms < *expires_ms).then_some(*job_id)
     }
 }
 
@@ -500,12 +531,13 @@ mod tests {
     }
 
     #[test]
-    fn tokens_resolve_until_they_expire() {
-        let mut tokens = LogTokens::new(1, Duration::from_millis(30));
-        let token = tokens.issue(42);
-        assert_eq!(tokens.resolve(&token), Some(42));
-        assert_eq!(tokens.resolve("nope"), None);
-        std::thread::sleep(Duration::from_millis(40));
-        assert_eq!(tokens.resolve(&token), None);
+    fn tokens_resolve_until_they_expire_on_the_given_clock() {
+        let issued_ms = 1_780_272_000_000;
+        let mut tokens = LogTokens::new(1, Duration::from_secs(60));
+        let token = tokens.issue(42, issued_ms);
+        assert_eq!(tokens.resolve(&token, issued_ms), Some(42));
+        assert_eq!(tokens.resolve(&token, issued_ms + 59_999), Some(42));
+        assert_eq!(tokens.resolve("nope", issued_ms), None);
+        assert_eq!(tokens.resolve(&token, issued_ms + 60_000), None);
     }
 }

@@ -35,6 +35,11 @@ pub(crate) struct Repo {
     /// `(created_ms, run_id)`, sorted ascending: the list endpoint walks it backwards.
     pub runs_by_created: Vec<(Millis, u64)>,
     pub commits: HashMap<String, Commit>,
+    /// Branch (or tag) name → the SHA of its head commit: the commit of the newest run created
+    /// on it. `GET /commits/{ref}` resolves names through it.
+    pub branch_heads: HashMap<String, String>,
+    /// When the repository was added: its `created_at`.
+    pub created_ms: Millis,
     pub next_pull_number: u64,
     pub rendered: RepoJson,
 }
@@ -77,6 +82,8 @@ pub(crate) struct Run {
     pub base_queue_ms: Millis,
     pub base_run_ms: Millis,
     pub base_job_count: usize,
+    /// Names of the jobs of every attempt (the workflow's, or the run spec's `job_names`).
+    pub job_names: Vec<String>,
     /// Attempt 1 first; the last one is the latest.
     pub attempts: Vec<Attempt>,
 }

@@ -220,6 +220,8 @@ pub(crate) fn repo_json(
     fields.insert("language".into(), "Rust".into());
     fields.insert("topics".into(), json!([]));
     fields.insert("is_template".into(), false.into());
+    // Required by the description's full-repository; the example predates it.
+    fields.insert("has_discussions".into(), false.into());
 
     RepoJson {
         run_repository,
@@ -602,7 +604,15 @@ pub(crate) fn render_commit(
     let listed_files = commit.file_count.min(COMMIT_FILES_LISTED_AT_MOST);
     let first_index = (page.max(1) - 1).saturating_mul(COMMIT_FILES_PER_PAGE);
     let files: Vec<Value> = (first_index..listed_files.min(first_index + COMMIT_FILES_PER_PAGE))
-        .map(|index| render_commit_file(templates, &html_repo, sha, &commit_file(sha, index)))
+        .map(|index| {
+            render_commit_file(
+                templates,
+                &api_repo,
+                &html_repo,
+                sha,
+                &commit_file(sha, index),
+            )
+        })
         .collect();
     let signature = json!({
         "name": commit.author_name,
@@ -649,12 +659,19 @@ pub(crate) fn render_commit(
 
 fn render_commit_file(
     templates: &Templates,
+    api_repo: &str,
     html_repo: &str,
     sha: &str,
     file: &CommitFile,
 ) -> Value {
     let mut payload = templates.commit_file.clone();
     let fields = object_mut(&mut payload);
+    // The description requires both; the example lacks them.
+    fields.insert("sha".into(), file.blob_sha(sha).into());
+    fields.insert(
+        "contents_url".into(),
+        format!("{api_repo}/contents/{}?ref={sha}", file.filename).into(),
+    );
     fields.insert("filename".into(), file.filename.clone().into());
     fields.insert("additions".into(), file.additions.into());
     fields.insert("deletions".into(), file.deletions.into());
@@ -752,6 +769,12 @@ pub(crate) fn render_pull_simple(
             "repo": repo.rendered.full,
         }),
     );
+    if let Some(Value::Array(teams)) = fields.get_mut("requested_teams") {
+        // The description requires a team's ownership `type`; the example predates it.
+        for team in teams.iter_mut().filter_map(Value::as_object_mut) {
+            team.entry("type").or_insert_with(|| "organization".into());
+        }
+    }
     fields.insert("author_association".into(), "MEMBER".into());
     fields.insert("draft".into(), false.into());
     payload

@@ -25,8 +25,16 @@ pub struct RunSpec {
     pub conclusion: Option<String>,
     /// Triggering event; `push` when `None`.
     pub event: Option<String>,
-    /// Branch; the repository's default branch `main` when `None`.
+    /// Branch (any text, U+FFFE included); the repository's default branch `main` when `None`.
+    /// The run's commit becomes the branch's head, so `GET /commits/{branch}` answers it.
     pub head_branch: Option<String>,
+    /// The head commit's full message (any size, any characters), replacing a generated one
+    /// (of a new commit, or of the existing `head_sha`). Its first line is the run's
+    /// `display_title`, as on GitHub for a push.
+    pub commit_message: Option<String>,
+    /// Names of the jobs, in order, replacing the workflow's; when set there are exactly this
+    /// many jobs (`jobs` is ignored), in every attempt.
+    pub job_names: Option<Vec<String>>,
     /// Workflow name (`CI`, `Lint` or `Release`); `CI` when `None` or unknown.
     pub workflow: Option<String>,
     /// Files the commit touches (a new commit, or overriding an existing one); more than 300
@@ -49,6 +57,8 @@ impl Default for RunSpec {
             conclusion: None,
             event: None,
             head_branch: None,
+            commit_message: None,
+            job_names: None,
             workflow: None,
             commit_files: None,
             pre_queue_status: None,

@@ -31,6 +31,8 @@ pub(crate) struct Shared {
     pub digest_cache: Mutex<HashMap<u64, CachedDigest>>,
     pub stats: Mutex<SimStats>,
     pub faults: Mutex<FaultBook>,
+    /// Path fragments of API routes that answer 404 until re-enabled (`disable_route`).
+    pub disabled_routes: Mutex<Vec<String>>,
     pub rate_limit: Mutex<RateLimiter>,
     pub log_tokens: Mutex<LogTokens>,
     pub api_origin: String,
@@ -40,14 +42,17 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new(config: SimConfig, api_origin: String, log_origin: String) -> Self {
         let templates = Arc::new(Templates::load(&api_origin));
+        let clock = SimClock::new(config.clock.clone());
+        let started_ms = clock.now_ms();
         Self {
-            clock: SimClock::new(config.clock.clone()),
+            clock,
             world: Mutex::new(World::new(config.seed, templates)),
             log_specs: Mutex::new(HashMap::new()),
             digest_cache: Mutex::new(HashMap::new()),
             stats: Mutex::new(SimStats::default()),
             faults: Mutex::new(FaultBook::default()),
-            rate_limit: Mutex::new(RateLimiter::new(config.rate_limit_per_hour)),
+            disabled_routes: Mutex::new(Vec::new()),
+            rate_limit: Mutex::new(RateLimiter::new(config.rate_limit_per_hour, started_ms)),
             log_tokens: Mutex::new(LogTokens::new(config.seed, DEFAULT_LOG_URL_TTL)),
             api_origin,
             log_origin,

@@ -57,6 +57,8 @@ struct NewRun {
     run_ms: Millis,
     conclusion: String,
     job_count: usize,
+    /// The run spec's job names; the workflow's when `None`.
+    job_names: Option<Vec<String>>,
 }
 
 fn secs_to_ms(secs: u64) -> Millis {
@@ -95,8 +97,9 @@ impl World {
         }
     }
 
-    /// Adds `owner/name` unless it exists (names compare case-insensitively, as on GitHub).
-    pub(crate) fn add_repo(&mut self, owner: &str, name: &str) -> usize {
+    /// Adds `owner/name` unless it exists (names compare case-insensitively, as on GitHub);
+    /// `now_ms` is its creation time.
+    pub(crate) fn add_repo(&mut self, owner: &str, name: &str, now_ms: Millis) -> usize {
         let full_name = format!("{owner}/{name}");
         if let Some(index) = self.repo_index(&full_name) {
             return index;
@@ -145,6 +148,8 @@ impl World {
             workflows,
             runs_by_created: Vec::new(),
             commits: HashMap::new(),
+            branch_heads: HashMap::new(),
+            created_ms: floor_to_second(now_ms),
             next_pull_number: 1,
             rendered,
         });
@@ -176,10 +181,14 @@ impl World {
     }
 
     /// The repository named `owner/name`, added if needed.
-    pub(crate) fn ensure_repo(&mut self, full_name: &str) -> Result<usize, SimError> {
+    pub(crate) fn ensure_repo(
+        &mut self,
+        full_name: &str,
+        now_ms: Millis,
+    ) -> Result<usize, SimError> {
         match full_name.split_once('/') {
             Some((owner, name)) if !owner.is_empty() && !name.is_empty() && !name.contains('/') => {
-                Ok(self.add_repo(owner, name))
+                Ok(self.add_repo(owner, name, now_ms))
             }
             _ => Err(SimError::InvalidRepoName(full_name.to_string())),
         }
@@ -219,6 +228,12 @@ impl World {
             created_ms - 30 * SECOND_MS,
             file_count,
         );
+        if let (Some(message), Some(commit)) = (
+            &spec.commit_message,
+            self.repos[repo_index].commits.get_mut(&head_sha),
+        ) {
+            commit.message.clone_from(message);
+        }
         self.insert_run(NewRun {
             repo_index,
             workflow_index,
@@ -239,7 +254,8 @@ impl World {
                 .conclusion
                 .clone()
                 .unwrap_or_else(|| "success".to_string()),
-            job_count: spec.jobs,
+            job_count: spec.job_names.as_ref().map_or(spec.jobs, Vec::len),
+            job_names: spec.job_names.clone(),
         })
     }
 
@@ -317,6 +333,7 @@ impl World {
                 run_ms,
                 conclusion: conclusion.to_string(),
                 job_count: self.rng.gen_range(1..=4),
+                job_names: None,
             };
             let run_id = self.insert_run(new_run);
             if conclusion == "failure" && self.rng.gen_bool(0.35) {
@@ -396,8 +413,7 @@ impl World {
         let Some(run) = self.runs.get(&run_id) else {
             return 0;
         };
-        let repo = &self.repos[run.repo_index];
-        let job_names = repo.workflows[run.workflow_index].job_names.clone();
+        let job_names = run.job_names.clone();
         let number = u32::try_from(run.attempts.len()).unwrap_or(u32::MAX - 1) + 1;
         let (queue_ms, run_ms) = (run.base_queue_ms, run.base_run_ms);
         let job_count = run.base_job_count.max(1);
@@ -449,7 +465,14 @@ impl World {
         let workflow = &mut repo.workflows[new_run.workflow_index];
         let run_number = workflow.next_run_number;
         workflow.next_run_number += 1;
-        let job_names = workflow.job_names.clone();
+        let job_names = new_run
+            .job_names
+            .clone()
+            .unwrap_or_else(|| workflow.job_names.clone());
+        if let Some(branch) = &new_run.head_branch {
+            repo.branch_heads
+                .insert(branch.clone(), new_run.head_sha.clone());
+        }
         let jobs = plan_jobs(
             &mut self.rng,
             &mut self.ids,
@@ -492,6 +515,7 @@ impl World {
                 base_queue_ms: new_run.queue_ms,
                 base_run_ms: new_run.run_ms,
                 base_job_count: new_run.job_count,
+                job_names,
                 attempts: vec![attempt],
             },
         );
@@ -568,6 +592,37 @@ impl World {
         self.repos[repo_index]
             .commits
             .insert(sha.to_string(), commit);
+    }
+
+    /// Deletes a run for good: its attempts and jobs go with it, and it leaves the lists.
+    /// Returns the ids of its jobs (of every attempt). The branch heads and commits stay, as a
+    /// deleted run on GitHub leaves the git history alone.
+    pub(crate) fn delete_run(
+        &mut self,
+        repo_index: usize,
+        run_id: u64,
+    ) -> Result<Vec<u64>, SimError> {
+        if self.run_in_repo(repo_index, run_id).is_none() {
+            return Err(SimError::UnknownRun {
+                repo: self.repos[repo_index].full_name.clone(),
+                run_id,
+            });
+        }
+        let Some(run) = self.runs.remove(&run_id) else {
+            return Ok(Vec::new());
+        };
+        self.repos[repo_index]
+            .runs_by_created
+            .retain(|(_, listed_id)| *listed_id != run_id);
+        let job_ids: Vec<u64> = run
+            .attempts
+            .iter()
+            .flat_map(|attempt| attempt.jobs.iter().map(|job| job.id))
+            .collect();
+        for job_id in &job_ids {
+            self.jobs.remove(job_id);
+        }
+        Ok(job_ids)
     }
 
     pub(crate) fn run_in_repo(&self, repo_index: usize, run_id: u64) -> Option<&Run> {

@@ -130,10 +130,19 @@ async fn every_api_response_carries_rate_limit_headers_and_rate_limit_is_free() 
         .expect("ascii")
         .parse()
         .expect("epoch");
-    let now = chrono::Utc::now().timestamp();
-    assert!(
-        reset > now && reset <= now + 3_600,
-        "hourly window on the wall clock"
+    let simulated_now = test.handle.now();
+    assert_eq!(
+        reset,
+        simulated_now.timestamp() + 3_600,
+        "hourly window on the simulator's clock"
+    );
+    assert_eq!(
+        response.headers()["date"],
+        simulated_now
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string()
+            .as_str(),
+        "Date is simulated time too, so reset minus Date is the wait"
     );
 
     let rate_limit = test.get_json("/rate_limit").await;
@@ -145,4 +154,29 @@ async fn every_api_response_carries_rate_limit_headers_and_rate_limit_is_free() 
         1,
         "GET /rate_limit is free"
     );
+}
+
+#[tokio::test]
+async fn the_rate_limit_window_resets_when_the_simulated_hour_is_over() {
+    let test = start().await;
+    test.handle.add_repo("acme", "app");
+    test.handle.set_rate_limit_remaining(0);
+    let refused = test.get("/repos/acme/app").await;
+    assert_eq!(refused.status(), 403);
+    let reset: i64 = refused.headers()["x-ratelimit-reset"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("epoch");
+    test.handle.advance(Duration::from_secs(3_599));
+    assert_eq!(
+        test.get("/repos/acme/app").await.status(),
+        403,
+        "still the same window a second before its reset"
+    );
+    test.handle.advance(Duration::from_secs(1));
+    let answered = test.get("/repos/acme/app").await;
+    assert_eq!(answered.status(), 200, "a new window at the reset");
+    assert_eq!(answered.headers()["x-ratelimit-used"], "1");
+    assert_eq!(test.handle.now().timestamp(), reset);
 }

@@ -133,11 +133,13 @@ async fn the_log_origin_refuses_authorization_and_unknown_tokens() {
 }
 
 #[tokio::test]
-async fn log_urls_expire() {
+async fn log_urls_expire_on_the_simulated_clock() {
     let test = start().await;
     let job_id = completed_job(&test).await;
-    test.handle.set_log_url_ttl(Duration::from_millis(200));
+    test.handle.set_log_url_ttl(Duration::from_secs(60));
     let location = redirect_location(&test, job_id).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    test.handle.advance(Duration::from_millis(59_999));
     assert_eq!(
         test.client
             .get(&location)
@@ -145,9 +147,10 @@ async fn log_urls_expire() {
             .await
             .expect("request")
             .status(),
-        200
+        200,
+        "real time does not expire a link on the manual clock, nor does 59.999 s of it"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    test.handle.advance(Duration::from_millis(1));
     assert_eq!(
         test.client
             .get(&location)

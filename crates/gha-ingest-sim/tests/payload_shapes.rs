@@ -149,7 +149,8 @@ async fn commits_paginate_their_files_and_keep_whole_commit_stats() {
         &first,
         &parse(COMMIT),
         "commit",
-        &["previous_filename", "patch"],
+        // `sha` and `contents_url`: required by the API description, missing from its example.
+        &["previous_filename", "patch", "sha", "contents_url"],
     );
     assert_eq!(first["files"].as_array().map(Vec::len), Some(300));
     assert_eq!(
@@ -231,7 +232,9 @@ async fn commit_pulls_repositories_and_rate_limit_have_the_real_shapes() {
         let pulls = pulls.as_array().expect("array");
         assert!(pulls.len() <= 2);
         if let Some(pull) = pulls.first() {
-            assert_same_shape(pull, &parse(PULLS)[0], "pull", &[]);
+            // `type` (of a requested team) and `has_discussions` (of a repository): required by
+            // the API description, missing from its example.
+            assert_same_shape(pull, &parse(PULLS)[0], "pull", &["type", "has_discussions"]);
             assert_eq!(pull["head"]["sha"], sha.as_str());
             assert_eq!(pull["base"]["repo"]["full_name"], "acme/app");
             pulls_found += 1;
@@ -242,7 +245,12 @@ async fn commit_pulls_repositories_and_rate_limit_have_the_real_shapes() {
     test.handle.add_repo("acme", "lib");
     test.handle.add_repo("other", "tool");
     let repo = test.get_json("/repos/acme/app").await;
-    assert_same_shape(&repo, &parse(PULLS)[0]["head"]["repo"], "repo", &[]);
+    assert_same_shape(
+        &repo,
+        &parse(PULLS)[0]["head"]["repo"],
+        "repo",
+        &["has_discussions"],
+    );
     let org = test.get_json("/orgs/acme/repos").await;
     let names: Vec<&str> = org
         .as_array()
@@ -250,7 +258,11 @@ async fn commit_pulls_repositories_and_rate_limit_have_the_real_shapes() {
         .iter()
         .filter_map(|r| r["full_name"].as_str())
         .collect();
-    assert_eq!(names, ["acme/app", "acme/lib"]);
+    assert_eq!(
+        names,
+        ["acme/lib", "acme/app"],
+        "GitHub's default order: sort=created, newest first (ties by id)"
+    );
     assert_eq!(test.get("/orgs/nobody/repos").await.status(), 404);
 
     let rate_limit = test.get_json("/rate_limit").await;

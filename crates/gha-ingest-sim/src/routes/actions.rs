@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use crate::clock::{lock, Millis};
 use crate::lifecycle::{job_state, run_state, JobState};
-use crate::logs::LogSpec;
+use crate::logs::{spec_for_job, LogSpec};
 use crate::model::{Attempt, Run};
 use crate::payloads::{render_job, render_run, JobContext, RunShape};
 use crate::query::{CreatedFilter, Query};
@@ -282,7 +282,8 @@ pub(crate) fn get_job(world: &World, repo_index: usize, job_id: u64, now_ms: Mil
 }
 
 /// 302 to a short-lived URL on the log origin once the job has completed; 404 before that (and
-/// for logs that never existed), 410 once the log has expired.
+/// for logs that never existed, a skipped job's included: see `logs::spec_for_job`), 410 once
+/// the log has expired. A `NeverServed` log still redirects; the log origin then answers 404.
 pub(crate) fn job_logs(
     shared: &Shared,
     world: &World,
@@ -299,10 +300,7 @@ pub(crate) fn job_logs(
     if job_state(context.attempt, context.job, now_ms) != JobState::Completed {
         return ApiOutcome::not_found();
     }
-    let spec = lock(&shared.log_specs)
-        .get(&job_id)
-        .cloned()
-        .unwrap_or_default();
+    let spec = spec_for_job(&lock(&shared.log_specs), job_id, Some(context.job));
     match spec {
         LogSpec::Missing => ApiOutcome::not_found(),
         LogSpec::Gone => ApiOutcome::Json {
@@ -314,8 +312,8 @@ pub(crate) fn job_logs(
             }),
             link: None,
         },
-        LogSpec::Fixture | LogSpec::Bytes(_) | LogSpec::Generated { .. } => {
-            let token = lock(&shared.log_tokens).issue(job_id);
+        LogSpec::Fixture | LogSpec::Bytes(_) | LogSpec::Generated { .. } | LogSpec::NeverServed => {
+            let token = lock(&shared.log_tokens).issue(job_id, now_ms);
             ApiOutcome::Redirect {
                 location: format!("{}/logs/{token}", shared.log_origin),
             }

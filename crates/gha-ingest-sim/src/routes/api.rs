@@ -1,6 +1,7 @@
 //! The API origin's request pipeline, the same for every GitHub route: credentials, injected
-//! faults, the primary rate limit, the answer, then ETag / `If-None-Match` (a 304 costs no
-//! point), rate-limit headers and counting.
+//! faults, disabled routes (404 for good, like an endpoint a GitHub Enterprise Server lacks), the
+//! primary rate limit, the answer, then ETag / `If-None-Match` (a 304 costs no point),
+//! rate-limit headers and counting.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use axum::response::Response;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::clock::{lock, Millis};
+use crate::clock::{lock, to_datetime, Millis};
 use crate::faults::{FaultKind, Origin};
 use crate::payloads::render_rate_limit;
 use crate::query::Query;
@@ -112,7 +113,7 @@ async fn answer(
 ) -> Response {
     if let Err(message) = check_credentials(shared, headers) {
         lock(&shared.stats).unauthorized_total += 1;
-        let snapshot = lock(&shared.rate_limit).snapshot();
+        let snapshot = rate_limit_snapshot(shared);
         return json_response(
             StatusCode::UNAUTHORIZED,
             &error_body(StatusCode::UNAUTHORIZED, message),
@@ -130,7 +131,7 @@ async fn answer(
                 let status =
                     StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 let message = status.canonical_reason().unwrap_or("Server Error");
-                let snapshot = lock(&shared.rate_limit).snapshot();
+                let snapshot = rate_limit_snapshot(shared);
                 return json_response(status, &error_body(status, message), snapshot);
             }
             FaultKind::SecondaryRateLimit {
@@ -145,8 +146,21 @@ async fn answer(
         }
     }
 
+    let is_disabled = lock(&shared.disabled_routes)
+        .iter()
+        .any(|fragment| uri.path().contains(fragment.as_str()));
+
     if *route == ApiRoute::RateLimit {
-        let snapshot = lock(&shared.rate_limit).snapshot();
+        if is_disabled {
+            return finish(
+                shared,
+                ApiOutcome::not_found(),
+                headers,
+                garble_body,
+                Cost::Free,
+            );
+        }
+        let snapshot = rate_limit_snapshot(shared);
         let templates = Arc::clone(&lock(&shared.world).templates);
         let body = render_rate_limit(
             &templates,
@@ -163,7 +177,7 @@ async fn answer(
         );
     }
 
-    let exhausted = lock(&shared.rate_limit).is_exhausted();
+    let exhausted = lock(&shared.rate_limit).is_exhausted(shared.clock.now_ms());
     if exhausted {
         lock(&shared.stats).rate_limited_total += 1;
         return primary_rate_limit_response(shared);
@@ -171,7 +185,9 @@ async fn answer(
 
     let now_ms = shared.clock.now_ms();
     let query = Query::parse(uri.query());
-    let outcome = {
+    let outcome = if is_disabled {
+        ApiOutcome::not_found()
+    } else {
         let world = lock(&shared.world);
         dispatch(shared, &world, route, &query, now_ms)
     };
@@ -281,7 +297,7 @@ fn finish(
             let etag = etag_of(&bytes);
             if status == StatusCode::OK && if_none_match_matches(request_headers, &etag) {
                 lock(&shared.stats).not_modified_total += 1;
-                let snapshot = lock(&shared.rate_limit).snapshot();
+                let snapshot = rate_limit_snapshot(shared);
                 let builder = with_github_headers(
                     Response::builder().status(StatusCode::NOT_MODIFIED),
                     snapshot,
@@ -302,12 +318,24 @@ fn finish(
 }
 
 fn spend(shared: &Shared, cost: Cost) -> RateLimitSnapshot {
+    let now_ms = shared.clock.now_ms();
     let mut rate_limit = lock(&shared.rate_limit);
     if cost == Cost::OnePoint {
-        rate_limit.consume();
+        rate_limit.consume(now_ms);
         lock(&shared.stats).rate_limit_points_used += 1;
     }
-    rate_limit.snapshot()
+    rate_limit.snapshot(now_ms)
+}
+
+fn rate_limit_snapshot(shared: &Shared) -> RateLimitSnapshot {
+    lock(&shared.rate_limit).snapshot(shared.clock.now_ms())
+}
+
+/// `Wed, 02 Dec 2026 09:41:30 GMT`: HTTP's date form.
+fn http_date(ms: Millis) -> String {
+    to_datetime(ms)
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string()
 }
 
 /// `If-None-Match` may list several tags or `*`; weak and strong forms compare equal here.
@@ -333,6 +361,8 @@ fn with_github_headers(
         .header("x-ratelimit-used", snapshot.used)
         .header("x-ratelimit-reset", snapshot.reset_epoch_secs)
         .header("x-ratelimit-resource", "core")
+        // Simulated time, so `x-ratelimit-reset` minus `Date` is the wait on either clock.
+        .header(header::DATE, http_date(snapshot.taken_ms))
         .header("x-github-api-version-selected", "2022-11-28")
         .header("x-github-media-type", "github.v3; format=json")
         .header(
@@ -382,7 +412,7 @@ fn secondary_rate_limit_response(
         "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
         "status": status.as_u16().to_string(),
     });
-    let snapshot = lock(&shared.rate_limit).snapshot();
+    let snapshot = rate_limit_snapshot(shared);
     let mut response = json_response(status, &body, snapshot);
     if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
         response.headers_mut().insert(header::RETRY_AFTER, value);
@@ -391,7 +421,7 @@ fn secondary_rate_limit_response(
 }
 
 fn primary_rate_limit_response(shared: &Shared) -> Response {
-    let snapshot = lock(&shared.rate_limit).snapshot();
+    let snapshot = rate_limit_snapshot(shared);
     let body = json!({
         "message": "API rate limit exceeded for user ID 1. If you reach out to GitHub Support for help, please include the request ID 5A1D:3F2E:1B6C7D:2D4E5F:6650A1B2.",
         "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-primary-rate-limits",

@@ -14,7 +14,7 @@ use futures::StreamExt;
 
 use crate::clock::lock;
 use crate::faults::{FaultKind, Origin};
-use crate::logs::LogContent;
+use crate::logs::{spec_for_job, LogContent};
 use crate::state::Shared;
 
 fn blob_error(status: StatusCode, code: &str, message: &str) -> Response {
@@ -49,17 +49,14 @@ pub(crate) async fn serve_log(
             "Server failed to authenticate the request. Make sure the value of Authorization header is formed correctly including the signature.",
         );
     }
-    let job_id = lock(&shared.log_tokens).resolve(&token);
+    let job_id = lock(&shared.log_tokens).resolve(&token, shared.clock.now_ms());
     let Some(job_id) = job_id else {
         return blob_not_found();
     };
     let content = {
         let world = lock(&shared.world);
-        let spec = lock(&shared.log_specs)
-            .get(&job_id)
-            .cloned()
-            .unwrap_or_default();
         world.job_context(job_id).and_then(|context| {
+            let spec = spec_for_job(&lock(&shared.log_specs), job_id, Some(context.job));
             let commit = context.repo.commits.get(&context.run.head_sha);
             LogContent::for_job(&spec, context, commit)
         })

@@ -119,11 +119,22 @@ fn parse_repo_resource(rest: &[&str]) -> Option<RepoResource> {
         }
         ["actions", "jobs", job_id] => RepoResource::Job(job_id.parse().ok()?),
         ["actions", "jobs", job_id, "logs"] => RepoResource::JobLogs(job_id.parse().ok()?),
-        ["commits", sha] => RepoResource::Commit((*sha).to_string()),
-        ["commits", sha, "pulls"] => RepoResource::CommitPulls((*sha).to_string()),
+        ["commits", sha, "pulls"] => RepoResource::CommitPulls(percent_decoded(sha)),
+        // A branch or tag name may hold slashes (`release/v2`, `refs/heads/main`).
+        ["commits", reference @ ..] if !reference.is_empty() => {
+            RepoResource::Commit(percent_decoded(&reference.join("/")))
+        }
         _ => return None,
     };
     Some(resource)
+}
+
+/// A path segment as text: `%2F`, `%EF%BF%BE` and the like decoded (lossily, if not UTF-8).
+fn percent_decoded(segment: &str) -> String {
+    url::form_urlencoded::parse(format!("x={}", segment.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -147,6 +158,28 @@ mod tests {
                 RepoRef::Id(1_296_269),
                 RepoResource::AttemptJobs(30_000_001, 2)
             )
+        ));
+    }
+
+    #[test]
+    fn commit_refs_keep_their_slashes_and_are_decoded() {
+        assert_eq!(
+            ApiRoute::parse(&Method::GET, "/repos/a/b/commits/release/v2"),
+            ApiRoute::Repo(
+                RepoRef::Name {
+                    owner: "a".into(),
+                    name: "b".into()
+                },
+                RepoResource::Commit("release/v2".into())
+            )
+        );
+        assert!(matches!(
+            ApiRoute::parse(&Method::GET, "/repos/a/b/commits/fix%EF%BF%BE%2Bx"),
+            ApiRoute::Repo(_, RepoResource::Commit(reference)) if reference == "fix\u{fffe}+x"
+        ));
+        assert!(matches!(
+            ApiRoute::parse(&Method::GET, "/repos/a/b/commits/abc1234/pulls"),
+            ApiRoute::Repo(_, RepoResource::CommitPulls(sha)) if sha == "abc1234"
         ));
     }
 

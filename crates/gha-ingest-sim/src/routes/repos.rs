@@ -1,9 +1,11 @@
-//! Repository-level routes: the repository, an organisation's repositories, a commit (with its
-//! file pagination) and the pull requests associated with a commit.
+//! Repository-level routes: the repository, an organisation's repositories (typed, sorted), a
+//! commit by SHA or by branch or tag name (with its file pagination) and the pull requests
+//! associated with a commit.
 
 use axum::http::StatusCode;
 use serde_json::Value;
 
+use crate::clock::{format_seconds_z, Millis};
 use crate::model::{Commit, Repo};
 use crate::payloads::{
     render_commit, render_pull_simple, COMMIT_FILES_LISTED_AT_MOST, COMMIT_FILES_PER_PAGE,
@@ -13,9 +15,22 @@ use crate::routes::api::ApiOutcome;
 use crate::world::World;
 
 pub(crate) fn repository(world: &World, repo_index: usize) -> ApiOutcome {
-    ApiOutcome::ok(world.repos[repo_index].rendered.full.clone())
+    ApiOutcome::ok(render_repository(&world.repos[repo_index]))
 }
 
+/// The `sort` of `GET /orgs/{org}/repos`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RepoSort {
+    Created,
+    Updated,
+    Pushed,
+    FullName,
+}
+
+/// `GET /orgs/{org}/repos?type=&sort=&direction=`. Every simulated repository is public and
+/// no fork, so `private` and `forks` list nothing and the other types everything. `sort`
+/// defaults to `created`, `direction` to `asc` for `full_name` and `desc` otherwise, as GitHub
+/// documents; ties go by id. Values outside the documented ones mean the default.
 pub(crate) fn org_repos(world: &World, owner: &str, query: &Query) -> ApiOutcome {
     let owned: Vec<&Repo> = world
         .repos
@@ -25,31 +40,102 @@ pub(crate) fn org_repos(world: &World, owner: &str, query: &Query) -> ApiOutcome
     let Some(owner_id) = world.owner_id(owner).filter(|_| !owned.is_empty()) else {
         return ApiOutcome::not_found();
     };
+    let lists_nothing = matches!(query.get("type"), Some("private" | "forks"));
+    let sort = match query.get("sort") {
+        Some("updated") => RepoSort::Updated,
+        Some("pushed") => RepoSort::Pushed,
+        Some("full_name") => RepoSort::FullName,
+        _ => RepoSort::Created,
+    };
+    let ascending = match query.get("direction") {
+        Some("asc") => true,
+        Some("desc") => false,
+        _ => sort == RepoSort::FullName,
+    };
+    let mut listed: Vec<&Repo> = if lists_nothing { Vec::new() } else { owned };
+    listed.sort_by(|left, right| {
+        let order = match sort {
+            RepoSort::Created => left.created_ms.cmp(&right.created_ms),
+            RepoSort::Updated | RepoSort::Pushed => pushed_ms(left).cmp(&pushed_ms(right)),
+            RepoSort::FullName => left
+                .full_name
+                .to_lowercase()
+                .cmp(&right.full_name.to_lowercase()),
+        };
+        let order = order.then(left.id.cmp(&right.id));
+        if ascending {
+            order
+        } else {
+            order.reverse()
+        }
+    });
     let page = query.page_request(30, 100);
-    let repos: Vec<Value> = owned[page.range(owned.len())]
+    let repos: Vec<Value> = listed[page.range(listed.len())]
         .iter()
-        .map(|repo| repo.rendered.full.clone())
+        .map(|repo| render_repository(repo))
         .collect();
     let base_url = format!(
         "{}/organizations/{owner_id}/repos",
         world.templates.api_origin
     );
-    let link = page.link_header(&base_url, query, owned.len());
+    let link = page.link_header(&base_url, query, listed.len());
     ApiOutcome::ok_paged(Value::Array(repos), link)
 }
 
-/// A commit by full SHA or by an unambiguous prefix of at least 7 characters.
-fn find_commit<'a>(repo: &'a Repo, sha: &str) -> Option<&'a Commit> {
-    if let Some(commit) = repo.commits.get(sha) {
+/// When anything was last pushed: the newest commit, or the creation.
+fn pushed_ms(repo: &Repo) -> Millis {
+    repo.commits
+        .values()
+        .map(|commit| commit.timestamp_ms)
+        .max()
+        .unwrap_or(repo.created_ms)
+        .max(repo.created_ms)
+}
+
+/// The full repository object with its times: created when added, pushed (and so updated) at
+/// its newest commit.
+fn render_repository(repo: &Repo) -> Value {
+    let mut payload = repo.rendered.full.clone();
+    if let Value::Object(fields) = &mut payload {
+        let pushed_at = format_seconds_z(pushed_ms(repo));
+        fields.insert(
+            "created_at".into(),
+            format_seconds_z(repo.created_ms).into(),
+        );
+        fields.insert("updated_at".into(), pushed_at.clone().into());
+        fields.insert("pushed_at".into(), pushed_at.into());
+    }
+    payload
+}
+
+/// A commit by `reference`, as GitHub's `{ref}` takes it: a full SHA, an unambiguous SHA prefix
+/// of at least 7 characters, or a branch or tag name (also as `heads/…`, `tags/…`,
+/// `refs/heads/…`, `refs/tags/…`), which means the head commit of that branch.
+fn find_commit<'a>(repo: &'a Repo, reference: &str) -> Option<&'a Commit> {
+    if let Some(commit) = repo.commits.get(reference) {
         return Some(commit);
     }
-    if sha.len() < 7 {
+    let branch = reference.strip_prefix("refs/").unwrap_or(reference);
+    let branch = branch
+        .strip_prefix("heads/")
+        .or_else(|| branch.strip_prefix("tags/"))
+        .unwrap_or(branch);
+    let head = repo
+        .branch_heads
+        .get(branch)
+        .or_else(|| repo.branch_heads.get(reference))
+        .and_then(|sha| repo.commits.get(sha));
+    if head.is_some() {
+        return head;
+    }
+    let is_hex = reference.bytes().all(|byte| byte.is_ascii_hexdigit());
+    if reference.len() < 7 || !is_hex {
         return None;
     }
     let mut candidates = repo
         .commits
         .values()
-        .filter(|commit| commit.sha.starts_with(sha));
+        .filter(|commit| commit.sha.starts_with(reference));
     match (candidates.next(), candidates.next()) {
         (Some(commit), None) => Some(commit),
         _ => None,

@@ -1,0 +1,515 @@
+//! The simulator stays honest: every answer of every GitHub route it serves is validated against
+//! the response schema of that operation in GitHub's own OpenAPI description (`@octokit/openapi`,
+//! pinned in `openapi/package.json`), over real HTTP, across runs in every state.
+//!
+//! The description is OpenAPI 3.0 (`nullable`, `$ref` to `#/components/schemas/…`); each
+//! operation's schema is turned into a JSON Schema 2020-12 document holding only the components
+//! it reaches, then compiled with `jsonschema` (formats checked). The 13 MB description is parsed
+//! once per test binary.
+
+mod common;
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use common::{start, TestSim};
+use gha_ingest_sim::RunSpec;
+use jsonschema::Validator;
+use serde_json::{json, Map, Value};
+
+const INSTALL_COMMAND: &str = "npm ci --prefix crates/gha-ingest-sim/openapi --no-audit --no-fund";
+
+fn description_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("openapi/node_modules/@octokit/openapi/generated/api.github.com.json")
+}
+
+/// GitHub's description, its component schemas already converted to JSON Schema 2020-12.
+struct Description {
+    paths: Map<String, Value>,
+    responses: Map<String, Value>,
+    converted_schemas: Map<String, Value>,
+    validators: Mutex<HashMap<String, Arc<Validator>>>,
+}
+
+fn description() -> &'static Description {
+    static DESCRIPTION: OnceLock<Description> = OnceLock::new();
+    DESCRIPTION.get_or_init(|| {
+        let path = description_path();
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|error| {
+            panic!(
+                "GitHub's OpenAPI description is not installed ({}: {error}): run `{INSTALL_COMMAND}` \
+                 from the workspace root",
+                path.display()
+            )
+        });
+        let mut document: Value = serde_json::from_str(&text).expect("description is JSON");
+        let mut take_object = |pointer: &str| match document.pointer_mut(pointer).map(Value::take) {
+            Some(Value::Object(fields)) => fields,
+            _ => panic!("description has no {pointer}"),
+        };
+        let paths = take_object("/paths");
+        let responses = take_object("/components/responses");
+        let converted_schemas = take_object("/components/schemas")
+            .into_iter()
+            .map(|(name, schema)| (name, to_json_schema(&schema)))
+            .collect();
+        Description {
+            paths,
+            responses,
+            converted_schemas,
+            validators: Mutex::new(HashMap::new()),
+        }
+    })
+}
+
+/// An OpenAPI 3.0 schema object as JSON Schema 2020-12: `nullable` becomes a `null` type (or an
+/// `anyOf` with null), component `$ref`s point into `$defs`. Only schema positions are walked,
+/// so a property that happens to be called `nullable` or `type` is left alone.
+fn to_json_schema(schema: &Value) -> Value {
+    let Value::Object(fields) = schema else {
+        return schema.clone();
+    };
+    let mut converted = Map::new();
+    for (key, value) in fields {
+        let value = match key.as_str() {
+            "$ref" => Value::String(
+                value
+                    .as_str()
+                    .unwrap_or_default()
+                    .replace("#/components/schemas/", "#/$defs/"),
+            ),
+            "properties" | "patternProperties" => Value::Object(
+                value
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(name, property)| (name.clone(), to_json_schema(property)))
+                    .collect(),
+            ),
+            "items" | "additionalProperties" | "not" => to_json_schema(value),
+            "allOf" | "anyOf" | "oneOf" => Value::Array(
+                value
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(to_json_schema)
+                    .collect(),
+            ),
+            "nullable" | "example" | "examples" | "discriminator" | "xml" | "externalDocs" => {
+                continue
+            }
+            _ => value.clone(),
+        };
+        converted.insert(key.clone(), value);
+    }
+    let is_nullable = fields.get("nullable") == Some(&Value::Bool(true));
+    if !is_nullable {
+        return Value::Object(converted);
+    }
+    if let Some(Value::Array(allowed)) = converted.get_mut("enum") {
+        if !allowed.contains(&Value::Null) {
+            allowed.push(Value::Null);
+        }
+    }
+    match converted.get("type").cloned() {
+        Some(Value::String(type_name)) => {
+            converted.insert("type".into(), json!([type_name, "null"]));
+            Value::Object(converted)
+        }
+        _ => json!({"anyOf": [Value::Object(converted), {"type": "null"}]}),
+    }
+}
+
+/// Names of the components a converted schema refers to.
+fn referenced_components(schema: &Value, found: &mut Vec<String>) {
+    match schema {
+        Value::Object(fields) => {
+            for (key, value) in fields {
+                if key == "$ref" {
+                    if let Some(name) = value.as_str().and_then(|r| r.strip_prefix("#/$defs/")) {
+                        found.push(name.to_string());
+                    }
+                } else {
+                    referenced_components(value, found);
+                }
+            }
+        }
+        Value::Array(items) => items
+            .iter()
+            .for_each(|item| referenced_components(item, found)),
+        _ => {}
+    }
+}
+
+impl Description {
+    /// The response schema of `GET path_template` for `status` (`"200"`, `"404"`, …).
+    fn response_schema(&self, path_template: &str, status: &str) -> Value {
+        let operation = self
+            .paths
+            .get(path_template)
+            .and_then(|path| path.get("get"))
+            .unwrap_or_else(|| panic!("description has no GET {path_template}"));
+        let mut response = operation
+            .pointer(&format!("/responses/{status}"))
+            .unwrap_or_else(|| panic!("GET {path_template} documents no {status} answer"));
+        if let Some(reference) = response.get("$ref").and_then(Value::as_str) {
+            let name = reference.trim_start_matches("#/components/responses/");
+            response = &self.responses[name];
+        }
+        let schema = response
+            .pointer("/content/application~1json/schema")
+            .unwrap_or_else(|| panic!("GET {path_template} {status} has no JSON schema"));
+        to_json_schema(schema)
+    }
+
+    fn response_validator(&self, path_template: &str, status: &str) -> Arc<Validator> {
+        self.validator(&format!("GET {path_template} {status}"), || {
+            self.response_schema(path_template, status)
+        })
+    }
+
+    /// A validator for one component schema, e.g. `basic-error`.
+    fn component_validator(&self, name: &str) -> Arc<Validator> {
+        self.validator(name, || json!({"$ref": format!("#/$defs/{name}")}))
+    }
+
+    fn validator(&self, key: &str, root_schema: impl FnOnce() -> Value) -> Arc<Validator> {
+        if let Some(validator) = self.validators.lock().expect("cache").get(key) {
+            return Arc::clone(validator);
+        }
+        let root = root_schema();
+        let mut defs = Map::new();
+        let mut pending = Vec::new();
+        referenced_components(&root, &mut pending);
+        while let Some(name) = pending.pop() {
+            if defs.contains_key(&name) {
+                continue;
+            }
+            let schema = self
+                .converted_schemas
+                .get(&name)
+                .unwrap_or_else(|| panic!("description has no component {name}"));
+            referenced_components(schema, &mut pending);
+            defs.insert(name, schema.clone());
+        }
+        let mut document = match root {
+            Value::Object(fields) => fields,
+            other => panic!("schema of {key} is not an object: {other}"),
+        };
+        document.insert(
+            "$schema".into(),
+            "https://json-schema.org/draft/2020-12/schema".into(),
+        );
+        document.insert("$defs".into(), Value::Object(defs));
+        let validator = Arc::new(
+            jsonschema::options()
+                .should_validate_formats(true)
+                .build(&Value::Object(document))
+                .unwrap_or_else(|error| panic!("schema of {key} compiles: {error}")),
+        );
+        self.validators
+            .lock()
+            .expect("cache")
+            .insert(key.to_string(), Arc::clone(&validator));
+        validator
+    }
+}
+
+/// Requests routes and gathers every violation, so one run of the test lists every gap.
+struct Checker<'a> {
+    test: &'a TestSim,
+    violations: Vec<String>,
+    checked: BTreeSet<&'static str>,
+    current_template: &'static str,
+}
+
+impl<'a> Checker<'a> {
+    fn new(test: &'a TestSim) -> Self {
+        Self {
+            test,
+            violations: Vec::new(),
+            checked: BTreeSet::new(),
+            current_template: "",
+        }
+    }
+
+    /// GETs `path_and_query`, expects `status`, validates the body against `template`'s schema
+    /// for that status, and returns the body.
+    async fn check(&mut self, template: &'static str, path_and_query: &str, status: u16) -> Value {
+        let validator = description().response_validator(template, &status.to_string());
+        self.checked.insert(template);
+        self.current_template = template;
+        self.check_with(&validator, path_and_query, status).await
+    }
+
+    /// GETs `path_and_query`, expects `status`, validates the body with `validator`.
+    async fn check_with(
+        &mut self,
+        validator: &Validator,
+        path_and_query: &str,
+        status: u16,
+    ) -> Value {
+        let response = self.test.get(path_and_query).await;
+        let answered = response.status();
+        let body: Value = response.json().await.expect("JSON body");
+        if answered != status {
+            self.violations.push(format!(
+                "GET {path_and_query} answered {answered}, expected {status}: {body}"
+            ));
+            return body;
+        }
+        for error in validator.iter_errors(&body) {
+            let message = error.to_string();
+            let shortened: String = message.chars().take(300).collect();
+            // `/files/7/sha` and `/files/8/sha` are one gap.
+            let location: Vec<&str> = error
+                .instance_path
+                .as_str()
+                .split('/')
+                .map(|part| {
+                    if !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) {
+                        "*"
+                    } else {
+                        part
+                    }
+                })
+                .collect();
+            self.violations.push(format!(
+                "{} at {}: {shortened} (e.g. GET {path_and_query})",
+                self.current_template,
+                location.join("/")
+            ));
+        }
+        body
+    }
+
+    fn assert_no_violations(&self) {
+        let mut unique: BTreeSet<&str> = BTreeSet::new();
+        let mut seen_gaps = BTreeSet::new();
+        for violation in &self.violations {
+            let gap = violation.split(" (e.g. GET").next().unwrap_or(violation);
+            if seen_gaps.insert(gap) {
+                unique.insert(violation);
+            }
+        }
+        assert!(
+            unique.is_empty(),
+            "{} answer(s) differ from GitHub's OpenAPI description:\n{}",
+            unique.len(),
+            unique
+                .iter()
+                .take(40)
+                .copied()
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+}
+
+const LIST_RUNS: &str = "/repos/{owner}/{repo}/actions/runs";
+const GET_RUN: &str = "/repos/{owner}/{repo}/actions/runs/{run_id}";
+const GET_ATTEMPT: &str = "/repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}";
+const LIST_ATTEMPT_JOBS: &str =
+    "/repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}/jobs";
+const LIST_RUN_JOBS: &str = "/repos/{owner}/{repo}/actions/runs/{run_id}/jobs";
+const GET_JOB: &str = "/repos/{owner}/{repo}/actions/jobs/{job_id}";
+const GET_COMMIT: &str = "/repos/{owner}/{repo}/commits/{ref}";
+const COMMIT_PULLS: &str = "/repos/{owner}/{repo}/commits/{commit_sha}/pulls";
+const GET_REPO: &str = "/repos/{owner}/{repo}";
+const ORG_REPOS: &str = "/orgs/{org}/repos";
+const RATE_LIMIT: &str = "/rate_limit";
+
+/// A repository with history of every kind, plus runs caught in every state right now.
+fn populate(test: &TestSim) -> Vec<u64> {
+    let handle = &test.handle;
+    handle.add_repo("acme", "app");
+    handle.add_repo("acme", "tools");
+    let mut run_ids = handle.generate_history("acme/app", 60, Duration::from_secs(3 * 24 * 3600));
+    let rerun_id = handle.create_run("acme/app", RunSpec::default());
+    handle.advance(Duration::from_secs(600));
+    handle.rerun("acme/app", rerun_id);
+    run_ids.push(rerun_id);
+    for conclusion in [
+        "failure",
+        "cancelled",
+        "skipped",
+        "startup_failure",
+        "timed_out",
+    ] {
+        run_ids.push(handle.create_run(
+            "acme/app",
+            RunSpec {
+                conclusion: Some(conclusion.into()),
+                workflow: Some("Release".into()),
+                ..RunSpec::default()
+            },
+        ));
+    }
+    handle.advance(Duration::from_secs(600));
+    run_ids.push(handle.create_run(
+        "acme/app",
+        RunSpec {
+            head_branch: Some("release/v2".into()),
+            commit_files: Some(450),
+            ..RunSpec::default()
+        },
+    ));
+    run_ids.push(handle.create_run(
+        "acme/app",
+        RunSpec {
+            pre_queue_status: Some("waiting".into()),
+            pre_queue_secs: 120,
+            ..RunSpec::default()
+        },
+    ));
+    run_ids.push(handle.create_run(
+        "acme/app",
+        RunSpec {
+            queue_secs: 0,
+            run_secs: 600,
+            jobs: 4,
+            ..RunSpec::default()
+        },
+    ));
+    handle.advance(Duration::from_secs(5));
+    run_ids
+}
+
+#[tokio::test]
+async fn every_answer_matches_githubs_openapi_description() {
+    let test = start().await;
+    let run_ids = populate(&test);
+    let mut checker = Checker::new(&test);
+    let repo = "/repos/acme/app";
+
+    for query in [
+        "?per_page=100",
+        "?status=completed&per_page=100&page=1",
+        "?status=in_progress",
+        "?status=queued&exclude_pull_requests=true",
+        "?branch=main&event=push",
+        "?created=%3E%3D2026-06-01",
+        "?actor=octocat",
+    ] {
+        checker
+            .check(LIST_RUNS, &format!("{repo}/actions/runs{query}"), 200)
+            .await;
+    }
+    let mut shas = BTreeSet::new();
+    for run_id in &run_ids {
+        let run = checker
+            .check(GET_RUN, &format!("{repo}/actions/runs/{run_id}"), 200)
+            .await;
+        shas.insert(run["head_sha"].as_str().unwrap_or_default().to_string());
+        let attempts = run["run_attempt"].as_u64().unwrap_or(1);
+        for attempt in 1..=attempts {
+            let attempt_path = format!("{repo}/actions/runs/{run_id}/attempts/{attempt}");
+            checker.check(GET_ATTEMPT, &attempt_path, 200).await;
+            checker
+                .check(LIST_ATTEMPT_JOBS, &format!("{attempt_path}/jobs"), 200)
+                .await;
+        }
+        let jobs = checker
+            .check(
+                LIST_RUN_JOBS,
+                &format!("{repo}/actions/runs/{run_id}/jobs?filter=all"),
+                200,
+            )
+            .await;
+        for job in jobs["jobs"].as_array().into_iter().flatten() {
+            checker
+                .check(GET_JOB, &format!("{repo}/actions/jobs/{}", job["id"]), 200)
+                .await;
+        }
+    }
+    for sha in &shas {
+        checker
+            .check(GET_COMMIT, &format!("{repo}/commits/{sha}"), 200)
+            .await;
+        checker
+            .check(COMMIT_PULLS, &format!("{repo}/commits/{sha}/pulls"), 200)
+            .await;
+    }
+    for reference in ["main", "release/v2", "heads/main"] {
+        checker
+            .check(GET_COMMIT, &format!("{repo}/commits/{reference}"), 200)
+            .await;
+    }
+    checker.check(GET_REPO, repo, 200).await;
+    for query in [
+        "",
+        "?type=all&sort=full_name&direction=asc",
+        "?type=sources&sort=created&direction=desc",
+        "?sort=updated",
+    ] {
+        checker
+            .check(ORG_REPOS, &format!("/orgs/acme/repos{query}"), 200)
+            .await;
+    }
+    checker.check(RATE_LIMIT, "/rate_limit", 200).await;
+
+    let every_route: BTreeSet<&str> = [
+        LIST_RUNS,
+        GET_RUN,
+        GET_ATTEMPT,
+        LIST_ATTEMPT_JOBS,
+        LIST_RUN_JOBS,
+        GET_JOB,
+        GET_COMMIT,
+        COMMIT_PULLS,
+        GET_REPO,
+        ORG_REPOS,
+        RATE_LIMIT,
+    ]
+    .into();
+    assert_eq!(checker.checked, every_route, "every route was checked");
+    checker.assert_no_violations();
+}
+
+#[tokio::test]
+async fn error_answers_match_githubs_error_schemas() {
+    let test = start().await;
+    test.handle.add_repo("acme", "app");
+    let mut checker = Checker::new(&test);
+    // Most Actions operations document no 404; GitHub answers them with its `basic-error`.
+    let basic_error = description().component_validator("basic-error");
+    for path in [
+        "/repos/acme/app/actions/runs/1",
+        "/repos/acme/app/actions/jobs/1",
+        "/repos/acme/app/actions/jobs/1/logs",
+        "/repos/acme/app/nothing/here",
+    ] {
+        checker.check_with(&basic_error, path, 404).await;
+    }
+    checker.check(GET_REPO, "/repos/acme/nothing", 404).await;
+    checker
+        .check(
+            GET_COMMIT,
+            "/repos/acme/app/commits/0000000000000000000000000000000000000000",
+            422,
+        )
+        .await;
+    checker.assert_no_violations();
+}
+
+#[test]
+fn the_conversion_keeps_nullable_and_refs_meaningful() {
+    let converted = to_json_schema(&json!({
+        "type": "object",
+        "properties": {
+            "nullable": {"type": "string", "nullable": true, "enum": ["a"]},
+            "owner": {"allOf": [{"$ref": "#/components/schemas/simple-user"}], "nullable": true},
+        },
+    }));
+    assert_eq!(
+        converted["properties"]["nullable"],
+        json!({"type": ["string", "null"], "enum": ["a", null]})
+    );
+    assert_eq!(
+        converted["properties"]["owner"],
+        json!({"anyOf": [{"allOf": [{"$ref": "#/$defs/simple-user"}]}, {"type": "null"}]})
+    );
+}
