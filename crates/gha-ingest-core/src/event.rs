@@ -46,10 +46,16 @@ pub enum EventType {
     CommitMetrics,
     JobLogFetched,
     JobLogUnavailable,
+    /// A run (or one earlier attempt of it) that could not be read, given up on after retries.
+    WorkflowRunUnavailable,
+    /// The jobs of one attempt could not be read, given up on after retries.
+    WorkflowJobsUnavailable,
+    /// A head commit's metrics could not be read, given up on after retries.
+    CommitMetricsUnavailable,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 16] = [
+    pub const ALL: [EventType; 19] = [
         EventType::WorkflowRunRequested,
         EventType::WorkflowRunWaiting,
         EventType::WorkflowRunPending,
@@ -66,6 +72,9 @@ impl EventType {
         EventType::CommitMetrics,
         EventType::JobLogFetched,
         EventType::JobLogUnavailable,
+        EventType::WorkflowRunUnavailable,
+        EventType::WorkflowJobsUnavailable,
+        EventType::CommitMetricsUnavailable,
     ];
 
     /// The event a run observed in `status` produces.
@@ -111,6 +120,9 @@ impl EventType {
             Self::CommitMetrics => "commit_metrics",
             Self::JobLogFetched => "job_log_fetched",
             Self::JobLogUnavailable => "job_log_unavailable",
+            Self::WorkflowRunUnavailable => "workflow_run_unavailable",
+            Self::WorkflowJobsUnavailable => "workflow_jobs_unavailable",
+            Self::CommitMetricsUnavailable => "commit_metrics_unavailable",
         }
     }
 }

@@ -43,6 +43,11 @@ pub struct RunFacts {
     pub jobs: Vec<JobFacts>,
     /// The head commit's metrics, once fetched.
     pub code_metrics: Option<CommitFacts>,
+    /// Present (true) only when this attempt's jobs could not be read when the event was made:
+    /// `jobs` is then empty or stale, and the jobs follow in their own events once readable (or
+    /// a `workflow_jobs_unavailable` event says why not).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub jobs_unavailable: bool,
 }
 
 /// A job of one run attempt, as observed in one status.
@@ -148,6 +153,7 @@ impl RunFacts {
             duration_seconds,
             jobs: Vec::new(),
             code_metrics,
+            jobs_unavailable: false,
         }
         .with_jobs(jobs)
     }
@@ -165,8 +171,30 @@ impl RunFacts {
         self.queue_seconds =
             first_job_started.and_then(|started| seconds_between(attempt_created_at, started));
         self.jobs = jobs;
+        self.jobs_unavailable = false;
         self
     }
+}
+
+/// An entity gha-ingest gave up reading after retries: the `data` of `workflow_run_unavailable`,
+/// `workflow_jobs_unavailable` and `commit_metrics_unavailable` events. It says which fact will
+/// not come, and why, so a consumer never waits for it in silence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnavailableFacts {
+    pub repo: String,
+    /// `run`, `attempt`, `jobs` or `commit`.
+    pub entity: String,
+    pub run_id: Option<u64>,
+    pub run_attempt: Option<u32>,
+    pub commit_sha: Option<String>,
+    /// `not_found` (deleted, or an endpoint the server lacks), `gone`, `server_error`,
+    /// `malformed`, `rejected`, ...
+    pub reason: String,
+    /// The last error, for people.
+    pub detail: String,
+    /// How many poll cycles tried it.
+    pub attempts: u32,
+    pub first_failed_at: DateTime<Utc>,
 }
 
 impl JobFacts {

@@ -38,6 +38,21 @@ pub fn log_unavailable_event_id(job_id: u64) -> String {
     format!("log-unavailable-{job_id}")
 }
 
+/// A run, or one earlier attempt of it, that could not be read: `run-30433642-2-unavailable`.
+pub fn run_unavailable_event_id(run_id: u64, run_attempt: u32) -> String {
+    format!("run-{run_id}-{run_attempt}-unavailable")
+}
+
+/// The jobs of one attempt that could not be read: `jobs-30433642-1-unavailable`.
+pub fn jobs_unavailable_event_id(run_id: u64, run_attempt: u32) -> String {
+    format!("jobs-{run_id}-{run_attempt}-unavailable")
+}
+
+/// A commit whose metrics could not be read, in one repository.
+pub fn commit_unavailable_event_id(repo: &str, sha: &str) -> String {
+    format!("commit-{}-{}-unavailable", key_safe(sha), short_hash(repo))
+}
+
 fn short_hash(text: &str) -> String {
     hex::encode(&Sha256::digest(text.as_bytes())[..6])
 }

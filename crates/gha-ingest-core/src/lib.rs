@@ -5,13 +5,18 @@
 //! downstream agents (the event envelope, the facts each event carries and the idempotency keys)
 //! can be read, tested and versioned in one place.
 
+pub mod clock;
+pub mod error_chain;
 pub mod event;
 pub mod facts;
 pub mod github;
 pub mod identity;
 pub mod log_facts;
+pub mod queue_text;
 pub mod repo;
 pub mod size;
 
+pub use clock::Clock;
+pub use error_chain::error_chain;
 pub use event::{Envelope, EventType, Source, SCHEMA_VERSION};
 pub use repo::RepoName;

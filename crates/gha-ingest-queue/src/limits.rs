@@ -8,6 +8,9 @@
 
 use std::collections::BTreeMap;
 
+use gha_ingest_core::queue_text::first_disallowed_char;
+pub use gha_ingest_core::queue_text::is_allowed_char;
+
 use crate::error::QueueError;
 use crate::message::OutgoingMessage;
 
@@ -97,22 +100,6 @@ pub fn message_size(message: &OutgoingMessage) -> usize {
         .map(|(name, value)| name.len() + STRING_DATA_TYPE.len() + value.len())
         .sum();
     message.body.len() + attributes
-}
-
-/// Whether SQS allows `character` in a body or attribute value:
-/// `#x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF`.
-pub fn is_allowed_char(character: char) -> bool {
-    matches!(
-        character,
-        '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}'
-    )
-}
-
-/// The byte offset of the first character SQS does not allow, if any.
-fn first_disallowed_char(text: &str) -> Option<usize> {
-    text.char_indices()
-        .find(|(_, character)| !is_allowed_char(*character))
-        .map(|(position, _)| position)
 }
 
 fn check_attributes(attributes: &BTreeMap<String, String>) -> Result<(), QueueError> {
