@@ -88,8 +88,27 @@ impl GithubClient {
         attempt: u32,
         etag: Option<&str>,
     ) -> Result<Fetched<Vec<WorkflowJob>>, GithubError> {
-        let first = attempt_jobs_path(repo, run_id, attempt);
-        let (mut jobs, etag, mut next_page) = match self.get_json::<JobList>(&first, etag).await? {
+        self.list_jobs(&attempt_jobs_path(repo, run_id, attempt), etag)
+            .await
+    }
+
+    /// All jobs of a run's latest attempt, every page. The fallback for servers without the
+    /// per-attempt endpoint (older GitHub Enterprise Server releases).
+    pub async fn list_latest_jobs(
+        &self,
+        repo: &RepoName,
+        run_id: u64,
+        etag: Option<&str>,
+    ) -> Result<Fetched<Vec<WorkflowJob>>, GithubError> {
+        self.list_jobs(&latest_jobs_path(repo, run_id), etag).await
+    }
+
+    async fn list_jobs(
+        &self,
+        first: &str,
+        etag: Option<&str>,
+    ) -> Result<Fetched<Vec<WorkflowJob>>, GithubError> {
+        let (mut jobs, etag, mut next_page) = match self.get_json::<JobList>(first, etag).await? {
             Fetched::NotModified => return Ok(Fetched::NotModified),
             Fetched::Modified {
                 value,
@@ -147,11 +166,17 @@ impl GithubClient {
             }
             pages += 1;
         }
-        let pulls: Vec<PullRequestSummary> = self
-            .get_all_pages(&format!(
-                "/repos/{repo}/commits/{sha}/pulls?per_page={MAX_PER_PAGE}"
-            ))
-            .await?;
+        let pulls_path = format!("/repos/{repo}/commits/{sha}/pulls?per_page={MAX_PER_PAGE}");
+        let pulls: Vec<PullRequestSummary> = match self.get_all_pages(&pulls_path).await {
+            Ok(pulls) => pulls,
+            // A server without this endpoint (or a commit no branch holds any more) still has
+            // the commit's own facts: keep them, with no pull requests.
+            Err(error) if error.class() == crate::ErrorClass::NotFound => {
+                tracing::warn!(repo = %repo, sha, cause = %error, "pull requests of the commit cannot be listed; publishing the commit without them");
+                Vec::new()
+            }
+            Err(error) => return Err(error),
+        };
         Ok(CommitWithPulls {
             commit,
             files_changed_count,
@@ -204,6 +229,11 @@ pub fn run_path(repo: &RepoName, run_id: u64) -> String {
 /// The first page of an attempt's jobs, also the key its ETag is stored under.
 pub fn attempt_jobs_path(repo: &RepoName, run_id: u64, attempt: u32) -> String {
     format!("/repos/{repo}/actions/runs/{run_id}/attempts/{attempt}/jobs?per_page={MAX_PER_PAGE}")
+}
+
+/// The first page of a run's latest attempt's jobs, also the key its ETag is stored under.
+pub fn latest_jobs_path(repo: &RepoName, run_id: u64) -> String {
+    format!("/repos/{repo}/actions/runs/{run_id}/jobs?filter=latest&per_page={MAX_PER_PAGE}")
 }
 
 fn encode(value: &str) -> String {

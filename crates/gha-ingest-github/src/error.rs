@@ -31,12 +31,55 @@ pub enum GithubError {
     InvalidRequest { path: String, detail: String },
 }
 
+/// What a caller can do about a [`GithubError`]. Rate limits never surface as errors: the client
+/// waits them out (bounded) before answering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// The resource does not exist (any more): 404 or 410. Concerns this one entity.
+    NotFound,
+    /// Failed after every retry (5xx, timeouts, garbled bodies); may pass later without anyone
+    /// changing anything. Concerns this one request.
+    Transient,
+    /// This request is refused as asked (422 and other 4xx): retrying it unchanged cannot help.
+    Rejected,
+    /// The credential or the configuration is wrong (401, 403, a foreign link, a bad path): no
+    /// request of this kind will work until someone changes something. Concerns everything.
+    Fatal,
+}
+
 impl GithubError {
-    /// Whether the same request may succeed later without anyone changing anything.
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            GithubError::RetriesExhausted { .. } | GithubError::Malformed { .. }
-        )
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            GithubError::NotFound { .. } | GithubError::Gone { .. } => ErrorClass::NotFound,
+            GithubError::RetriesExhausted { .. } | GithubError::Malformed { .. } => {
+                ErrorClass::Transient
+            }
+            GithubError::Status { .. } => ErrorClass::Rejected,
+            GithubError::Unauthorized { .. }
+            | GithubError::Forbidden { .. }
+            | GithubError::ForeignLink { .. }
+            | GithubError::InvalidRequest { .. } => ErrorClass::Fatal,
+        }
+    }
+
+    /// Whether the failure belongs to the one entity asked for (a run, its jobs, a commit) rather
+    /// than to the credential or the whole API: such a failure must not stop anything else.
+    pub fn concerns_one_entity(&self) -> bool {
+        self.class() != ErrorClass::Fatal
+    }
+
+    /// A short, stable word for events and metrics: `not_found`, `gone`, `server_error`,
+    /// `malformed`, `rejected`, `forbidden`, `unauthorized`, `invalid`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            GithubError::NotFound { .. } => "not_found",
+            GithubError::Gone { .. } => "gone",
+            GithubError::RetriesExhausted { .. } => "server_error",
+            GithubError::Malformed { .. } => "malformed",
+            GithubError::Status { .. } => "rejected",
+            GithubError::Forbidden { .. } => "forbidden",
+            GithubError::Unauthorized { .. } => "unauthorized",
+            GithubError::ForeignLink { .. } | GithubError::InvalidRequest { .. } => "invalid",
+        }
     }
 }

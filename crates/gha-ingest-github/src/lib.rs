@@ -16,7 +16,7 @@ mod ratelimit;
 mod retry;
 
 pub use client::{ClientOptions, Fetched, GithubClient, RequestCounters};
-pub use endpoints::{attempt_jobs_path, run_path, CommitWithPulls, RunQuery};
-pub use error::GithubError;
+pub use endpoints::{attempt_jobs_path, latest_jobs_path, run_path, CommitWithPulls, RunQuery};
+pub use error::{ErrorClass, GithubError};
 pub use job_log::{DownloadedLog, LogDownloadError};
 pub use ratelimit::RateLimitSnapshot;

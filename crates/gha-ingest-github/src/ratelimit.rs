@@ -2,11 +2,21 @@
 //!
 //! Each response carries `x-ratelimit-remaining` and `x-ratelimit-reset`; when the budget is spent
 //! every request waits for the reset instead of being refused (and risking a ban).
+//!
+//! Waits are computed on GitHub's clock, not ours: the time left until `x-ratelimit-reset` is
+//! measured from the response's own `Date` header, then counted down on the local monotonic
+//! clock. A local clock running ahead of GitHub's would otherwise compute a reset already passed
+//! and retry every second; one running behind would sleep too long. Every wait is capped at
+//! [`MAX_RATE_LIMIT_WAIT`], so a bogus header can never park the daemon for good.
 
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http::HeaderMap;
+
+/// The longest any rate-limit wait lasts: GitHub's primary window is one hour, so a longer wait
+/// can only come from a wrong header or clock.
+pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(3600);
 
 /// What GitHub last said about the budget.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -21,6 +31,8 @@ pub struct RateLimitSnapshot {
 #[derive(Debug, Default)]
 pub(crate) struct RateBudget {
     last: Mutex<RateLimitSnapshot>,
+    /// When the budget was reported spent: how long until its reset, and since when.
+    spent: Mutex<Option<(Duration, Instant)>>,
 }
 
 impl RateBudget {
@@ -33,6 +45,8 @@ impl RateBudget {
         };
         if snapshot.remaining.is_some() {
             *self.last.lock().expect("rate budget lock poisoned") = snapshot;
+            *self.spent.lock().expect("rate budget lock poisoned") =
+                (snapshot.remaining == Some(0)).then(|| (until_reset(headers), Instant::now()));
         }
     }
 
@@ -42,15 +56,28 @@ impl RateBudget {
 
     /// How long to wait before the next request may be sent: until the reset when spent.
     pub(crate) fn wait_before_request(&self) -> Option<Duration> {
-        let snapshot = self.snapshot();
-        if snapshot.remaining != Some(0) {
-            return None;
-        }
-        let reset = snapshot.reset_epoch_secs?;
-        let until_reset = Duration::from_secs(reset).checked_sub(now_since_epoch())?;
-        // One second of slack: GitHub's reset is rounded down to the second.
-        Some(until_reset + Duration::from_secs(1))
+        let (until_reset, since) = (*self.spent.lock().expect("rate budget lock poisoned"))?;
+        until_reset
+            .checked_sub(since.elapsed())
+            .filter(|wait| !wait.is_zero())
     }
+}
+
+/// How long until the primary budget resets, on GitHub's clock (the response's `Date`), plus a
+/// second of slack (GitHub rounds the reset down to the second), capped.
+pub(crate) fn until_reset(headers: &HeaderMap) -> Duration {
+    let reset = Duration::from_secs(header_u64(headers, "x-ratelimit-reset").unwrap_or(0));
+    let github_now = response_date(headers).unwrap_or_else(now_since_epoch);
+    (reset.saturating_sub(github_now) + Duration::from_secs(1)).min(MAX_RATE_LIMIT_WAIT)
+}
+
+/// The response's `Date` header as time since the Unix epoch.
+fn response_date(headers: &HeaderMap) -> Option<Duration> {
+    let text = headers.get(http::header::DATE)?.to_str().ok()?;
+    let date = chrono::DateTime::parse_from_rfc2822(text).ok()?;
+    u64::try_from(date.timestamp())
+        .ok()
+        .map(Duration::from_secs)
 }
 
 pub(crate) fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
@@ -66,6 +93,29 @@ pub(crate) fn now_since_epoch() -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_wait_is_measured_on_github_s_clock_and_capped() {
+        let mut headers = HeaderMap::new();
+        // GitHub says it is 10:00:00 and the reset is at 10:05:00; our own clock does not matter.
+        headers.insert("date", "Wed, 02 Dec 2026 10:00:00 GMT".parse().unwrap());
+        let ten_o_clock = 1_796_205_600;
+        headers.insert(
+            "x-ratelimit-reset",
+            (ten_o_clock + 300).to_string().parse().unwrap(),
+        );
+        assert_eq!(until_reset(&headers), Duration::from_secs(301));
+        headers.insert(
+            "x-ratelimit-reset",
+            (ten_o_clock + 86_400).to_string().parse().unwrap(),
+        );
+        assert_eq!(until_reset(&headers), MAX_RATE_LIMIT_WAIT);
+        headers.insert(
+            "x-ratelimit-reset",
+            (ten_o_clock - 60).to_string().parse().unwrap(),
+        );
+        assert_eq!(until_reset(&headers), Duration::from_secs(1));
+    }
 
     #[test]
     fn waits_for_reset_only_when_spent() {

@@ -11,7 +11,7 @@ use http::{HeaderMap, StatusCode};
 use rand::Rng;
 
 use crate::error::GithubError;
-use crate::ratelimit::{header_u64, now_since_epoch};
+use crate::ratelimit::{header_u64, until_reset, MAX_RATE_LIMIT_WAIT};
 
 /// Waits and retry counts, set from configuration (shortened in tests).
 #[derive(Debug, Clone)]
@@ -56,12 +56,11 @@ impl RetryPolicy {
         match status.as_u16() {
             403 | 429 => {
                 if let Some(seconds) = header_u64(headers, "retry-after") {
-                    return Verdict::WaitForRateLimit(Duration::from_secs(seconds.max(1)));
+                    let wait = Duration::from_secs(seconds.max(1)).min(MAX_RATE_LIMIT_WAIT);
+                    return Verdict::WaitForRateLimit(wait);
                 }
                 if header_u64(headers, "x-ratelimit-remaining") == Some(0) {
-                    let reset = header_u64(headers, "x-ratelimit-reset").unwrap_or(0);
-                    let until_reset = Duration::from_secs(reset).saturating_sub(now_since_epoch());
-                    return Verdict::WaitForRateLimit(until_reset + Duration::from_secs(1));
+                    return Verdict::WaitForRateLimit(until_reset(headers));
                 }
                 if status == StatusCode::TOO_MANY_REQUESTS
                     || message.to_ascii_lowercase().contains("rate limit")
@@ -143,6 +142,17 @@ mod tests {
         assert!(
             matches!(verdict, Verdict::WaitForRateLimit(wait) if wait == Duration::from_secs(7))
         );
+    }
+
+    #[test]
+    fn a_huge_retry_after_is_capped() {
+        let verdict = policy().classify(
+            "/x",
+            StatusCode::TOO_MANY_REQUESTS,
+            &headers(&[("retry-after", "9999999")]),
+            b"{}",
+        );
+        assert!(matches!(verdict, Verdict::WaitForRateLimit(wait) if wait == MAX_RATE_LIMIT_WAIT));
     }
 
     #[test]
