@@ -25,9 +25,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use rand::RngCore;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::SqlitePool;
 use sqlx::Row;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -39,11 +37,6 @@ use crate::{MessageQueue, MAX_BATCH, MAX_RECEIVE_WAIT, MAX_VISIBILITY_TIMEOUT};
 
 /// How often a long poll re-reads the file for messages sent by another process.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
-
-/// How long a statement waits for another connection's write lock before failing as transient.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-const MAX_CONNECTIONS: u32 = 4;
 
 /// The most deliveries a redrive policy may allow, as on SQS.
 const MAX_RECEIVE_COUNT_LIMIT: u32 = 1_000;
@@ -99,48 +92,10 @@ impl EmbeddedQueue {
                 ));
             }
         }
-        if let Some(parent) = path
-            .parent()
-            .filter(|parent| !parent.as_os_str().is_empty())
-        {
-            tokio::fs::create_dir_all(parent).await.map_err(|error| {
-                QueueError::permanent(
-                    queue_name,
-                    OPERATION,
-                    format!("creating directory {}: {error}", parent.display()),
-                )
-            })?;
-        }
         // Opened one process at a time: see gha-ingest-sqlite for the race this avoids.
-        let open_lock = gha_ingest_sqlite::OpenLock::acquire(path)
+        let pool = gha_ingest_sqlite::open_pool(path, &MIGRATIONS)
             .await
-            .map_err(|error| {
-                QueueError::transient(
-                    queue_name,
-                    OPERATION,
-                    format!("locking {} for opening: {error}", path.display()),
-                )
-            })?;
-        let connect_options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(BUSY_TIMEOUT);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
-            .connect_with(connect_options)
-            .await
-            .map_err(|error| {
-                classify_sqlx_error(
-                    queue_name,
-                    OPERATION,
-                    &format!("opening {}", path.display()),
-                    error,
-                )
-            })?;
-        migrate(&pool, queue_name, path).await?;
-        drop(open_lock);
+            .map_err(|error| open_error(queue_name, error))?;
         let canonical_path = tokio::fs::canonicalize(path)
             .await
             .unwrap_or_else(|_| path.to_path_buf());
@@ -491,22 +446,28 @@ impl MessageQueue for EmbeddedQueue {
 
 /// Applies the migrations, once more after a failure: two processes opening a new file at the same
 /// moment may both try the first migration, and the loser then finds it applied.
-async fn migrate(pool: &SqlitePool, queue_name: &str, path: &Path) -> Result<(), QueueError> {
-    let migrator = sqlx::migrate!("../../migrations/embedded-queue");
-    if migrator.run(pool).await.is_ok() {
-        return Ok(());
-    }
-    tokio::time::sleep(POLL_INTERVAL).await;
-    migrator.run(pool).await.map_err(|error| {
-        QueueError::permanent(
+static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/embedded-queue");
+
+/// A file that cannot be opened: a lock or a busy database may clear up, anything else will not.
+fn open_error(queue_name: &str, error: gha_ingest_sqlite::OpenError) -> QueueError {
+    const OPERATION: &str = "open";
+    let detail = gha_ingest_core::error_chain(&error).to_string();
+    match error {
+        gha_ingest_sqlite::OpenError::Connect { source, .. } => {
+            classify_sqlx_error(queue_name, OPERATION, &detail, source)
+        }
+        gha_ingest_sqlite::OpenError::Lock { .. } => {
+            QueueError::transient(queue_name, OPERATION, detail)
+        }
+        gha_ingest_sqlite::OpenError::Migrate { .. } => QueueError::permanent(
             queue_name,
-            "open",
-            format!(
-                "migrating {} (use a file of its own for the embedded queue): {error}",
-                path.display()
-            ),
-        )
-    })
+            OPERATION,
+            format!("{detail} (use a file of its own for the embedded queue)"),
+        ),
+        gha_ingest_sqlite::OpenError::CreateFolder { .. } => {
+            QueueError::permanent(queue_name, OPERATION, detail)
+        }
+    }
 }
 
 /// Classifies a database error once: a busy or locked database, I/O trouble, a full disk or an

@@ -6,8 +6,9 @@ use gha_ingest_core::RepoName;
 
 use crate::database::StateStore;
 use crate::error::{QueryContext, StoreError};
+use crate::failures::{resolve_failure, upsert_failure, EntityFailure};
 use crate::outbox::Destination;
-use crate::time::to_text;
+use crate::time::{day_text, to_text};
 
 /// Everything learned from one batch of GitHub answers for one repository.
 #[derive(Debug, Default)]
@@ -18,6 +19,12 @@ pub struct ChangeSet {
     pub etags: Vec<(String, String)>,
     pub cursor: Option<CursorUpdate>,
     pub events: Vec<PendingEvent>,
+    /// Entities that failed in this batch (new, retried or given up on).
+    pub failures: Vec<EntityFailure>,
+    /// Keys of entities that failed before and were read now.
+    pub resolved_failures: Vec<String>,
+    /// Open runs given up on (unreadable): no longer followed.
+    pub stop_following: Vec<u64>,
 }
 
 impl ChangeSet {
@@ -27,6 +34,9 @@ impl ChangeSet {
             && self.etags.is_empty()
             && self.cursor.is_none()
             && self.events.is_empty()
+            && self.failures.is_empty()
+            && self.resolved_failures.is_empty()
+            && self.stop_following.is_empty()
     }
 }
 
@@ -62,7 +72,8 @@ impl StateStore {
         repo: &RepoName,
         changes: &ChangeSet,
     ) -> Result<u64, StoreError> {
-        let now = to_text(Utc::now());
+        let now = to_text(self.clock.now());
+        let today = day_text(self.clock.now());
         let repo_name = repo.to_string();
         let mut transaction = self.pool.begin().await.during("begin change set")?;
 
@@ -118,12 +129,14 @@ impl StateStore {
 
         for (path, etag) in &changes.etags {
             sqlx::query(
-                "INSERT INTO http_etags (request_path, etag, stored_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (request_path) DO UPDATE SET etag = excluded.etag, stored_at = excluded.stored_at",
+                "INSERT INTO http_etags (request_path, etag, stored_at, used_on) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (request_path) DO UPDATE SET etag = excluded.etag, stored_at = excluded.stored_at,
+                   used_on = excluded.used_on",
             )
             .bind(path)
             .bind(etag)
             .bind(&now)
+            .bind(&today)
             .execute(&mut *transaction)
             .await
             .during("store etag")?;
@@ -144,6 +157,20 @@ impl StateStore {
             .execute(&mut *transaction)
             .await
             .during("advance cursor")?;
+        }
+
+        for failure in &changes.failures {
+            upsert_failure(&mut transaction, failure).await?;
+        }
+        for key in &changes.resolved_failures {
+            resolve_failure(&mut transaction, key).await?;
+        }
+        for run_id in &changes.stop_following {
+            sqlx::query("UPDATE runs SET is_open = 0 WHERE run_id = ?1")
+                .bind(*run_id as i64)
+                .execute(&mut *transaction)
+                .await
+                .during("stop following run")?;
         }
 
         let mut queued = 0;

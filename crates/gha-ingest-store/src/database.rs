@@ -1,12 +1,9 @@
-//! Opening the state database: WAL journal, a busy timeout, and migrations applied at start.
+//! Opening the state database (the recipe lives in gha-ingest-sqlite) with its migrations.
 
 use std::path::Path;
-use std::str::FromStr;
-use std::time::Duration;
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use gha_ingest_core::Clock;
+use sqlx::sqlite::SqlitePool;
 
 use crate::error::StoreError;
 
@@ -16,59 +13,26 @@ static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/st
 #[derive(Debug, Clone)]
 pub struct StateStore {
     pub(crate) pool: SqlitePool,
+    /// "Now" for every timestamp the store writes and every age it prunes by.
+    pub(crate) clock: Clock,
 }
 
 impl StateStore {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
-    ///
-    /// WAL with `synchronous = NORMAL` survives a killed process without losing a committed
-    /// transaction; a power cut may lose the last ones, which are then polled again.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        let shown = path.display().to_string();
-        if let Some(parent) = path
-            .parent()
-            .filter(|parent| !parent.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(parent).map_err(|err| StoreError::Open {
-                path: shown.clone(),
-                source: sqlx::Error::Io(err),
-            })?;
-        }
-        // Opened one process at a time: see gha-ingest-sqlite for the race this avoids.
-        let open_lock = gha_ingest_sqlite::OpenLock::acquire(path)
+        let pool = gha_ingest_sqlite::open_pool(path, &MIGRATIONS)
             .await
-            .map_err(|err| StoreError::Open {
-                path: shown.clone(),
-                source: sqlx::Error::Io(err),
-            })?;
-        let options = SqliteConnectOptions::from_str("sqlite://")
-            .map_err(|source| StoreError::Open {
-                path: shown.clone(),
-                source,
-            })?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .map_err(|source| StoreError::Open {
-                path: shown.clone(),
-                source,
-            })?;
-        MIGRATIONS
-            .run(&pool)
-            .await
-            .map_err(|source| StoreError::Migrate {
-                path: shown,
-                source,
-            })?;
-        drop(open_lock);
-        Ok(StateStore { pool })
+            .map_err(|source| StoreError::Open { source })?;
+        Ok(StateStore {
+            pool,
+            clock: Clock::wall(),
+        })
+    }
+
+    /// Takes "now" from `clock` (a simulator's, in tests) instead of the wall clock.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Whether the database answers: for readiness checks.

@@ -10,12 +10,16 @@
 mod changes;
 mod database;
 mod error;
+mod failures;
 mod outbox;
+mod prune;
 mod reads;
 mod time;
 
 pub use changes::{ChangeSet, CursorUpdate, PendingEvent, RunUpdate};
 pub use database::StateStore;
 pub use error::StoreError;
+pub use failures::{entity_key, EntityFailure, EntityKind};
 pub use outbox::{Destination, OutboxMessage};
+pub use prune::{PruneReport, PARKED_RETENTION_DAYS};
 pub use reads::{RepoCursor, RepositoryEntry, StoredRun};

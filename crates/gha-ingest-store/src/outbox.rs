@@ -1,6 +1,5 @@
 //! The outbox: events recorded with the state they follow from, removed once the queue has them.
 
-use chrono::Utc;
 use sqlx::Row;
 
 use crate::database::StateStore;
@@ -100,7 +99,7 @@ impl StateStore {
         sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = ?2, parked_at = ?3 WHERE seq = ?1")
             .bind(seq)
             .bind(error)
-            .bind(to_text(Utc::now()))
+            .bind(to_text(self.clock.now()))
             .execute(&self.pool)
             .await
             .during("park outbox row")
@@ -129,6 +128,15 @@ impl StateStore {
         Ok(count as u64)
     }
 
+    /// Messages waiting for any queue (parked ones excluded): what back-pressure is measured on.
+    pub async fn outbox_backlog(&self) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE parked_at IS NULL")
+            .fetch_one(&self.pool)
+            .await
+            .during("count outbox backlog")?;
+        Ok(count as u64)
+    }
+
     /// Bounds the data kept for the dashboard: the facts and job rows of completed runs beyond the
     /// newest `keep_runs` or created more than `max_age_days` ago are dropped. The run's state
     /// (attempt, status, updated_at) stays, so the poller still knows it and does not fetch it
@@ -138,7 +146,7 @@ impl StateStore {
         keep_runs: u32,
         max_age_days: u32,
     ) -> Result<u64, StoreError> {
-        let cutoff = to_text(Utc::now() - chrono::Duration::days(i64::from(max_age_days)));
+        let cutoff = to_text(self.clock.now() - chrono::Duration::days(i64::from(max_age_days)));
         let mut transaction = self.pool.begin().await.during("begin viewer prune")?;
         let pruned = sqlx::query(
             "UPDATE runs SET facts = 'null' WHERE is_open = 0 AND facts != 'null' AND (created_at < ?1 OR run_id NOT IN
@@ -163,7 +171,7 @@ impl StateStore {
     /// Forgets idempotency keys older than `days`, bounding the table. Facts that old are not
     /// re-observed: the reconciliation sweep looks back less far than this.
     pub async fn prune_emitted_events(&self, days: u32) -> Result<u64, StoreError> {
-        let cutoff = to_text(Utc::now() - chrono::Duration::days(i64::from(days)));
+        let cutoff = to_text(self.clock.now() - chrono::Duration::days(i64::from(days)));
         let result = sqlx::query("DELETE FROM emitted_events WHERE emitted_at < ?1")
             .bind(cutoff)
             .execute(&self.pool)

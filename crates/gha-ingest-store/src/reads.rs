@@ -7,7 +7,7 @@ use sqlx::Row;
 
 use crate::database::StateStore;
 use crate::error::{QueryContext, StoreError};
-use crate::time::{from_text, optional_from_text, to_text};
+use crate::time::{day_text, from_text, optional_from_text, to_text};
 
 /// A repository's position and poll health.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -21,6 +21,8 @@ pub struct RepoCursor {
     pub last_poll_ok_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
     pub consecutive_errors: i64,
+    /// After failed cycles, the repository is not polled again before this instant.
+    pub next_poll_at: Option<DateTime<Utc>>,
 }
 
 /// The comparable part of a run's last observed state.
@@ -45,7 +47,7 @@ impl StateStore {
     pub async fn cursor(&self, repo: &RepoName) -> Result<RepoCursor, StoreError> {
         const OPERATION: &str = "read cursor";
         let row = sqlx::query(
-            "SELECT tracked_since, discovered_through, last_sweep_at, last_poll_at, last_poll_ok_at, last_error, consecutive_errors
+            "SELECT tracked_since, discovered_through, last_sweep_at, last_poll_at, last_poll_ok_at, last_error, consecutive_errors, next_poll_at
              FROM repo_cursors WHERE repo = ?1",
         )
         .bind(repo.to_string())
@@ -63,39 +65,60 @@ impl StateStore {
             last_poll_ok_at: optional_from_text(row.get("last_poll_ok_at"), OPERATION)?,
             last_error: row.get("last_error"),
             consecutive_errors: row.get("consecutive_errors"),
+            next_poll_at: optional_from_text(row.get("next_poll_at"), OPERATION)?,
         })
     }
 
     /// Records the outcome of one poll cycle (not part of any change set: it is only health).
+    /// `next_poll_at` holds a failing repository back until then (`None`: poll on schedule).
     pub async fn record_poll(
         &self,
         repo: &RepoName,
         error: Option<&str>,
+        next_poll_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
-        let now = to_text(Utc::now());
+        let now = to_text(self.clock.now());
         sqlx::query(
-            "INSERT INTO repo_cursors (repo, last_poll_at, last_poll_ok_at, last_error, consecutive_errors)
-             VALUES (?1, ?2, CASE WHEN ?3 IS NULL THEN ?2 END, ?3, CASE WHEN ?3 IS NULL THEN 0 ELSE 1 END)
+            "INSERT INTO repo_cursors (repo, last_poll_at, last_poll_ok_at, last_error, consecutive_errors, next_poll_at)
+             VALUES (?1, ?2, CASE WHEN ?3 IS NULL THEN ?2 END, ?3, CASE WHEN ?3 IS NULL THEN 0 ELSE 1 END, ?4)
              ON CONFLICT (repo) DO UPDATE SET last_poll_at = ?2,
                last_poll_ok_at = CASE WHEN ?3 IS NULL THEN ?2 ELSE repo_cursors.last_poll_ok_at END,
                last_error = ?3,
-               consecutive_errors = CASE WHEN ?3 IS NULL THEN 0 ELSE repo_cursors.consecutive_errors + 1 END",
+               consecutive_errors = CASE WHEN ?3 IS NULL THEN 0 ELSE repo_cursors.consecutive_errors + 1 END,
+               next_poll_at = ?4",
         )
         .bind(repo.to_string())
         .bind(now)
         .bind(error)
+        .bind(next_poll_at.map(to_text))
         .execute(&self.pool)
         .await
         .during("record poll")
         .map(|_| ())
     }
 
+    /// The ETag last stored for `request_path`. Marks it used today (a write at most once a day
+    /// per path), so that ETags of paths no longer polled can be pruned.
     pub async fn etag(&self, request_path: &str) -> Result<Option<String>, StoreError> {
-        sqlx::query_scalar("SELECT etag FROM http_etags WHERE request_path = ?1")
+        let row = sqlx::query("SELECT etag, used_on FROM http_etags WHERE request_path = ?1")
             .bind(request_path)
             .fetch_optional(&self.pool)
             .await
-            .during("read etag")
+            .during("read etag")?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let today = day_text(self.clock.now());
+        let used_on: Option<String> = row.get("used_on");
+        if used_on.as_deref() != Some(today.as_str()) {
+            sqlx::query("UPDATE http_etags SET used_on = ?2 WHERE request_path = ?1")
+                .bind(request_path)
+                .bind(&today)
+                .execute(&self.pool)
+                .await
+                .during("mark etag used")?;
+        }
+        Ok(Some(row.get("etag")))
     }
 
     pub async fn stored_run(&self, run_id: u64) -> Result<Option<StoredRun>, StoreError> {
@@ -134,16 +157,6 @@ impl StateStore {
             .map(|json| decode::<Option<RunFacts>>(&json, "read run facts"))
             .transpose()?
             .flatten())
-    }
-
-    /// Stops following a run GitHub no longer has (deleted): it would otherwise stay open forever.
-    pub async fn stop_following_run(&self, run_id: u64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE runs SET is_open = 0 WHERE run_id = ?1")
-            .bind(run_id as i64)
-            .execute(&self.pool)
-            .await
-            .during("stop following run")
-            .map(|_| ())
     }
 
     /// The jobs last observed for one attempt of a run, ordered by id.
@@ -207,7 +220,7 @@ impl StateStore {
         )
         .bind(repo.to_string())
         .bind(origin)
-        .bind(to_text(Utc::now()))
+        .bind(to_text(self.clock.now()))
         .execute(&self.pool)
         .await
         .during("add repository")?;

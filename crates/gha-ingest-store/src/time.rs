@@ -8,6 +8,11 @@ pub(crate) fn to_text(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// The UTC day of `time`, `2026-06-01`: a prefix of [`to_text`], so days compare as text too.
+pub(crate) fn day_text(time: DateTime<Utc>) -> String {
+    time.format("%Y-%m-%d").to_string()
+}
+
 pub(crate) fn from_text(text: &str, operation: &'static str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(text)
         .map(|time| time.with_timezone(&Utc))

@@ -37,6 +37,7 @@ fn run(run_id: u64, attempt: u32, status: &str) -> RunFacts {
         duration_seconds: None,
         jobs: vec![],
         code_metrics: None,
+        jobs_unavailable: false,
     }
 }
 
@@ -157,9 +158,12 @@ async fn poll_health_counts_consecutive_errors_and_resets() {
     let store = StateStore::open(&dir.path().join("state.sqlite"))
         .await
         .unwrap();
-    store.record_poll(&repo(), Some("boom")).await.unwrap();
     store
-        .record_poll(&repo(), Some("boom again"))
+        .record_poll(&repo(), Some("boom"), None)
+        .await
+        .unwrap();
+    store
+        .record_poll(&repo(), Some("boom again"), None)
         .await
         .unwrap();
     let cursor = store.cursor(&repo()).await.unwrap();
@@ -168,7 +172,7 @@ async fn poll_health_counts_consecutive_errors_and_resets() {
         (2, Some("boom again"))
     );
     assert!(cursor.last_poll_ok_at.is_none());
-    store.record_poll(&repo(), None).await.unwrap();
+    store.record_poll(&repo(), None, None).await.unwrap();
     let cursor = store.cursor(&repo()).await.unwrap();
     assert_eq!(cursor.consecutive_errors, 0);
     assert!(cursor.last_poll_ok_at.is_some());

@@ -149,7 +149,7 @@ async fn repositories_are_added_listed_and_removed() {
     assert_eq!(body(again).await["added"], json!(false));
 
     let repo = REPO.parse().unwrap();
-    harness.store.record_poll(&repo, None).await.unwrap();
+    harness.store.record_poll(&repo, None, None).await.unwrap();
     let listed = body(harness.get("/api/repositories").await).await;
     let entry = &listed["repositories"][0];
     assert_eq!(entry["repository"], json!(REPO));

@@ -149,7 +149,7 @@ async fn metrics_parse_as_prometheus_text() {
     let harness = Harness::start(Setup::default()).await;
     let repo = REPO.parse().unwrap();
     harness.store.add_repository(&repo, "config").await.unwrap();
-    harness.store.record_poll(&repo, None).await.unwrap();
+    harness.store.record_poll(&repo, None, None).await.unwrap();
     harness.completed_run_in_store(1).await;
     // A log download makes the github counters and the rate limit move.
     let runs: serde_json::Value = harness.get("/api/runs").await.json().await.unwrap();
