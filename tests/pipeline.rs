@@ -328,6 +328,9 @@ async fn rate_limits_server_errors_and_garbled_bodies_are_waited_out_and_nothing
         .unwrap()
         .last_error
         .is_some());
+    // The failed repository backs off (the poll interval, doubled per failure) before its next
+    // cycle; on the simulator's clock that is a step forward.
+    sim.advance(Duration::from_secs(1));
     daemon.cycle().await;
     let messages = drain(metrics.as_ref()).await;
 

@@ -108,16 +108,18 @@ pub struct Daemon {
 
 impl Daemon {
     pub async fn start(world: &World, queues: QueueSet, options: PipelineOptions) -> Daemon {
+        let sim = world.sim();
+        let clock = Clock::from_fn(move || sim.now());
         let store = StateStore::open(&world.state_path())
             .await
-            .expect("state store opens");
+            .expect("state store opens")
+            .with_clock(clock.clone());
         store
             .add_repository(&REPO.parse().unwrap(), "config")
             .await
             .unwrap();
         let status = Arc::new(AgentStatus::default());
         let published = Arc::new(Notify::new());
-        let sim = world.sim();
         let agent = PipelineAgent::new(
             world.client(),
             store.clone(),
@@ -125,7 +127,7 @@ impl Daemon {
             status.clone(),
             published.clone(),
         )
-        .with_clock(Clock::from_fn(move || sim.now()));
+        .with_clock(clock);
         let publisher = OutboxPublisher::new(store.clone(), queues, published, status);
         Daemon {
             agent,

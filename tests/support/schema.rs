@@ -32,12 +32,13 @@ const SHARED: [(&str, &str); 2] = [
 ];
 
 /// The schema of each kind of event, in the order of [`EventKind`].
-const EVENT_SCHEMAS: [(&str, &str); 5] = [
+const EVENT_SCHEMAS: [(&str, &str); 6] = [
     schema_file!("workflow_run.schema.json"),
     schema_file!("workflow_job.schema.json"),
     schema_file!("commit_metrics.schema.json"),
     schema_file!("job_log_fetched.schema.json"),
     schema_file!("job_log_unavailable.schema.json"),
+    schema_file!("entity_unavailable.schema.json"),
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +48,7 @@ enum EventKind {
     CommitMetrics = 2,
     JobLogFetched = 3,
     JobLogUnavailable = 4,
+    EntityUnavailable = 5,
 }
 
 impl EventKind {
@@ -69,6 +71,9 @@ impl EventKind {
             "commit_metrics" => Some(Self::CommitMetrics),
             "job_log_fetched" => Some(Self::JobLogFetched),
             "job_log_unavailable" => Some(Self::JobLogUnavailable),
+            "workflow_run_unavailable"
+            | "workflow_jobs_unavailable"
+            | "commit_metrics_unavailable" => Some(Self::EntityUnavailable),
             _ => None,
         }
     }

@@ -417,6 +417,10 @@ mod tests {
                 publish_batch_size: 1,
                 shard_index: 0,
                 shard_count: 1,
+                entity_max_attempts: 1,
+                entity_retry_base_secs: 1,
+                repo_backoff_max_secs: 1,
+                max_outbox_events: 1000,
             },
             logs: LogSettings {
                 enabled: true,

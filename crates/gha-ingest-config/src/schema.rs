@@ -107,6 +107,19 @@ pub struct PipelineSettings {
     pub shard_index: u32,
     /// How many replicas split the repositories between them (at least 1).
     pub shard_count: u32,
+    /// In how many poll cycles a run, attempt, job list or commit that cannot be read (deleted,
+    /// an endpoint the server lacks, a 5xx that persists) is tried before it is given up on with
+    /// a `*_unavailable` event (at least 1). It never blocks anything else meanwhile.
+    pub entity_max_attempts: u32,
+    /// Seconds before such an entity is tried again after its first failure (at least 1); each
+    /// further failure waits four times longer, at most 6 hours.
+    pub entity_retry_base_secs: u64,
+    /// The longest wait, in seconds, before polling again a repository whose cycles keep
+    /// failing (at least `poll_interval_secs`); the wait doubles from `poll_interval_secs`.
+    pub repo_backoff_max_secs: u64,
+    /// Events waiting for the queue beyond which polling pauses until they are published (at
+    /// least 1000): while the queue is down, the outbox on disk stays bounded.
+    pub max_outbox_events: u64,
 }
 
 /// `[logs]`: the agent that downloads the log of every finished job.
@@ -117,12 +130,16 @@ pub struct LogSettings {
     pub enabled: bool,
     /// How many logs are downloaded at once (at least 1).
     pub concurrency: usize,
-    /// Largest log fetched, in bytes; a longer log is truncated (0: unlimited).
+    /// Largest log fetched, in bytes (at least 1; default 1 GiB). The download stops as soon as a
+    /// log grows past it and a `job_log_unavailable` event with reason `too_large` is published
+    /// instead; the log spool thus never holds more than `concurrency × max_log_bytes`.
     pub max_log_bytes: u64,
     /// Seconds a received log request stays invisible to other log agents while this one works on
     /// it (1 to 43200, SQS's limit).
     pub request_visibility_timeout_secs: u64,
-    /// How many times a log request is attempted before it is given up on (at least 1).
+    /// On which receive a log request whose log is not found (404) or not served (GitHub or its
+    /// log host failing) is given up on with a `job_log_unavailable` event and deleted (at least
+    /// 1). Counted by the queue, so it holds without a dead-letter redrive policy.
     pub max_attempts: u32,
     /// Seconds before a failed log request is tried again, multiplied by the number of tries so
     /// far (at least 1); capped by `request_visibility_timeout_secs`.

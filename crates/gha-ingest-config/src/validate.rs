@@ -175,6 +175,30 @@ fn validate_pipeline(pipeline: &mut PipelineSettings, api_url: &Url, problems: &
         problems,
     );
     require_at_least(pipeline.shard_count, 1, "pipeline.shard_count", problems);
+    require_at_least(
+        pipeline.entity_max_attempts,
+        1,
+        "pipeline.entity_max_attempts",
+        problems,
+    );
+    require_at_least(
+        pipeline.entity_retry_base_secs,
+        1,
+        "pipeline.entity_retry_base_secs",
+        problems,
+    );
+    require_at_least(
+        pipeline.repo_backoff_max_secs,
+        pipeline.poll_interval_secs,
+        "pipeline.repo_backoff_max_secs",
+        problems,
+    );
+    require_at_least(
+        pipeline.max_outbox_events,
+        1000,
+        "pipeline.max_outbox_events",
+        problems,
+    );
     if pipeline.shard_count >= 1 && pipeline.shard_index >= pipeline.shard_count {
         problems.add(
             "pipeline.shard_index",
@@ -244,6 +268,7 @@ fn validate_logs(logs: &LogSettings, problems: &mut Problems) {
         problems,
     );
     require_at_least(logs.max_attempts, 1, "logs.max_attempts", problems);
+    require_at_least(logs.max_log_bytes, 1, "logs.max_log_bytes", problems);
     require_at_least(logs.retry_delay_secs, 1, "logs.retry_delay_secs", problems);
 }
 

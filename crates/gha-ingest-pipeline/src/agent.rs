@@ -5,41 +5,22 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use futures::stream::{self, StreamExt};
-use gha_ingest_core::RepoName;
+use gha_ingest_core::{error_chain, Clock, RepoName};
 use gha_ingest_github::GithubClient;
 use gha_ingest_store::StateStore;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::events::EventEncoder;
+use crate::failures::FailureBook;
 use crate::observer::RunObserver;
 use crate::options::PipelineOptions;
 use crate::poller::RepoPoller;
 use crate::status::AgentStatus;
 
-/// Where the agent's "now" comes from: the wall clock in production, a simulator's clock in tests.
-#[derive(Clone)]
-pub struct Clock(Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>);
-
-impl Clock {
-    pub fn wall() -> Self {
-        Clock(Arc::new(Utc::now))
-    }
-
-    pub fn from_fn(now: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
-        Clock(Arc::new(now))
-    }
-
-    pub fn now(&self) -> DateTime<Utc> {
-        (self.0)()
-    }
-}
-
-impl std::fmt::Debug for Clock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("Clock").field(&self.now()).finish()
-    }
-}
+/// ETags of paths not asked for in this many days are dropped: every path still polled (a sweep
+/// window, an open run) is asked for at least daily.
+const ETAG_IDLE_DAYS: u32 = 3;
 
 #[derive(Debug, Clone)]
 pub struct PipelineAgent {
@@ -114,10 +95,12 @@ impl PipelineAgent {
                     last_org_refresh = Some(now);
                 }
                 if prune_due {
-                    self.prune_idempotency_keys().await;
+                    self.prune().await;
                     last_prune = Some(now);
                 }
-                self.poll_all_once().await;
+                if self.outbox_has_room().await {
+                    self.poll_all_once().await;
+                }
             };
             tokio::select! {
                 _ = cycle => {}
@@ -142,8 +125,8 @@ impl PipelineAgent {
                 .filter(|repo| self.owns(repo))
                 .collect::<Vec<_>>(),
             Err(error) => {
-                tracing::error!(cause = %error, "cannot list repositories");
-                self.status.repo_failed(error.to_string());
+                tracing::error!(cause = %error_chain(&error), "cannot list repositories");
+                self.status.repo_failed(error_chain(&error).to_string());
                 return;
             }
         };
@@ -157,24 +140,67 @@ impl PipelineAgent {
             .await;
     }
 
-    /// One cycle of one repository; failures are logged and recorded, never fatal.
+    /// Back-pressure: while the queue is down the outbox fills; past `max_outbox_events` polling
+    /// pauses (nothing is lost: GitHub keeps the history, the cursor waits) until it drains.
+    async fn outbox_has_room(&self) -> bool {
+        match self.store.outbox_backlog().await {
+            Ok(backlog) if backlog >= self.options.max_outbox_events => {
+                tracing::warn!(
+                    backlog,
+                    limit = self.options.max_outbox_events,
+                    "outbox full (is the queue reachable?); polling paused until it drains"
+                );
+                self.status.repo_failed(format!(
+                    "outbox full: {backlog} events wait for the queue; polling paused"
+                ));
+                false
+            }
+            Ok(_) => true,
+            Err(error) => {
+                tracing::error!(cause = %error_chain(&error), "cannot measure the outbox");
+                true
+            }
+        }
+    }
+
+    /// One cycle of one repository; failures are logged and recorded, never fatal. A repository
+    /// whose cycles keep failing waits longer and longer (capped) before its next one.
     pub async fn poll_repository(&self, repo: &RepoName) {
         let started = std::time::Instant::now();
         let now = self.clock.now();
-        let tracked_since = match self.store.cursor(repo).await {
-            Ok(cursor) => cursor
-                .tracked_since
-                .unwrap_or(now - Duration::days(i64::from(self.options.backfill_days))),
+        let cursor = match self.store.cursor(repo).await {
+            Ok(cursor) => cursor,
             Err(error) => {
-                self.status.repo_failed(error.to_string());
-                tracing::error!(repo = %repo, cause = %error, "cannot read cursor");
+                self.status.repo_failed(error_chain(&error).to_string());
+                tracing::error!(repo = %repo, cause = %error_chain(&error), "cannot read cursor");
                 return;
             }
         };
+        if cursor.next_poll_at.is_some_and(|next| next > now) {
+            return;
+        }
+        let known_failures = match self.store.repo_failures(repo).await {
+            Ok(failures) => failures,
+            Err(error) => {
+                self.status.repo_failed(error_chain(&error).to_string());
+                tracing::error!(repo = %repo, cause = %error_chain(&error), "cannot read entity failures");
+                return;
+            }
+        };
+        let tracked_since = cursor
+            .tracked_since
+            .unwrap_or(now - Duration::days(i64::from(self.options.backfill_days)));
         let encoder = EventEncoder {
             max_message_bytes: self.options.max_message_bytes,
             emit_log_requests: self.options.emit_log_requests,
+            clock: self.clock.clone(),
         };
+        let failures = FailureBook::new(
+            self.options.failure_policy,
+            repo.to_string(),
+            now,
+            known_failures,
+        );
         let poller = RepoPoller {
             observer: RunObserver {
                 client: &self.client,
@@ -182,6 +208,7 @@ impl PipelineAgent {
                 encoder: &encoder,
                 repo,
                 tracked_since,
+                failures: &failures,
             },
             reconcile_interval: Duration::from_std(self.options.reconcile_interval)
                 .unwrap_or(Duration::minutes(10)),
@@ -189,26 +216,49 @@ impl PipelineAgent {
             published: &self.published,
         };
         let outcome = poller.poll(now).await;
-        let error_text = outcome.as_ref().err().map(|error| error.to_string());
-        if let Err(error) = self.store.record_poll(repo, error_text.as_deref()).await {
-            tracing::error!(repo = %repo, cause = %error, "cannot record poll outcome");
+        let error_text = outcome
+            .as_ref()
+            .err()
+            .map(|error| error_chain(error).to_string());
+        let next_poll_at = outcome.is_err().then(|| {
+            now + self
+                .repo_backoff(u32::try_from(cursor.consecutive_errors + 1).unwrap_or(u32::MAX))
+        });
+        if let Err(error) = self
+            .store
+            .record_poll(repo, error_text.as_deref(), next_poll_at)
+            .await
+        {
+            tracing::error!(repo = %repo, cause = %error_chain(&error), "cannot record poll outcome");
         }
-        match outcome {
-            Ok(summary) => {
+        match (outcome, error_text, next_poll_at) {
+            (Ok(summary), _, _) => {
                 self.status.cycle_finished(summary.events_queued);
                 tracing::info!(repo = %repo, changed_runs = summary.changed_runs, events_queued = summary.events_queued,
                     swept = summary.swept, elapsed_ms = started.elapsed().as_millis() as u64, "polled repository");
             }
-            Err(error) => {
-                self.status.repo_failed(format!("{repo}: {error}"));
-                tracing::warn!(repo = %repo, cause = %error, "poll cycle failed; retrying next cycle");
+            (Err(_), Some(cause), next_poll_at) => {
+                self.status.repo_failed(format!("{repo}: {cause}"));
+                tracing::warn!(repo = %repo, cause, next_poll_at = ?next_poll_at, "poll cycle failed; backing off");
             }
+            (Err(_), None, _) => unreachable!("a failed cycle always has an error text"),
         }
     }
 
-    /// Bounds what grows: idempotency keys older than any fact the sweep can still see, and the
-    /// dashboard's run history beyond its retention.
-    async fn prune_idempotency_keys(&self) {
+    /// The wait after `failures` failed cycles in a row: the poll interval doubled each time,
+    /// capped at `repo_backoff_max`.
+    fn repo_backoff(&self, failures: u32) -> Duration {
+        let wait = self
+            .options
+            .poll_interval
+            .saturating_mul(2u32.saturating_pow(failures.saturating_sub(1).min(20)))
+            .min(self.options.repo_backoff_max);
+        Duration::from_std(wait).unwrap_or(Duration::minutes(30))
+    }
+
+    /// Bounds what grows: idempotency keys and state older than any fact the sweep can still
+    /// see, ETags of paths no longer polled, and the dashboard's run history beyond its retention.
+    pub async fn prune(&self) {
         let keep_days = self
             .options
             .reconcile_lookback_days
@@ -217,7 +267,27 @@ impl PipelineAgent {
         match self.store.prune_emitted_events(keep_days).await {
             Ok(0) => {}
             Ok(pruned) => tracing::info!(pruned, keep_days, "pruned old idempotency keys"),
-            Err(error) => tracing::warn!(cause = %error, "cannot prune idempotency keys"),
+            Err(error) => {
+                tracing::warn!(cause = %error_chain(&error), "cannot prune idempotency keys")
+            }
+        }
+        let horizon = self.clock.now() - Duration::days(i64::from(keep_days));
+        match self.store.prune_state(horizon, ETAG_IDLE_DAYS).await {
+            Ok(report) if report.total() == 0 => {}
+            Ok(report) => {
+                if report.parked > 0 {
+                    tracing::warn!(
+                        dropped = report.parked,
+                        "dropped messages the queue refused for good, parked longer than the retention"
+                    );
+                }
+                tracing::info!(
+                    ?report,
+                    keep_days,
+                    "pruned state past the look-back horizon"
+                );
+            }
+            Err(error) => tracing::warn!(cause = %error_chain(&error), "cannot prune state"),
         }
         let (keep_runs, max_age_days) = (
             self.options.viewer_runs_retained,

@@ -1,10 +1,9 @@
 //! Turning facts into encoded events for the outbox: envelope, idempotency key, size limit.
 
-use chrono::Utc;
-use gha_ingest_core::facts::{CommitFacts, JobFacts, RunFacts};
+use gha_ingest_core::facts::{CommitFacts, JobFacts, RunFacts, UnavailableFacts};
 use gha_ingest_core::size::encode_within_limit;
-use gha_ingest_core::{identity, Envelope, EventType, Source};
-use gha_ingest_store::{Destination, PendingEvent};
+use gha_ingest_core::{identity, Clock, Envelope, EventType, Source};
+use gha_ingest_store::{Destination, EntityKind, PendingEvent};
 
 /// Room left for message attributes (event_type, repo, schema_version) within the size limit.
 const ATTRIBUTE_ALLOWANCE_BYTES: usize = 1024;
@@ -13,6 +12,8 @@ const ATTRIBUTE_ALLOWANCE_BYTES: usize = 1024;
 pub(crate) struct EventEncoder {
     pub max_message_bytes: usize,
     pub emit_log_requests: bool,
+    /// Stamps each envelope's `timestamp`.
+    pub clock: Clock,
 }
 
 impl EventEncoder {
@@ -21,7 +22,7 @@ impl EventEncoder {
             EventType::for_run_status(&facts.status),
             identity::run_event_id(facts.run_id, facts.run_attempt, &facts.status),
             source,
-            Utc::now(),
+            self.clock.now(),
             facts,
         );
         self.encode(envelope, &[Destination::Metrics])
@@ -33,7 +34,7 @@ impl EventEncoder {
             EventType::for_job_status(&facts.status),
             identity::job_event_id(facts.job_id, &facts.status),
             source,
-            Utc::now(),
+            self.clock.now(),
             facts,
         );
         if facts.is_completed() && self.emit_log_requests {
@@ -48,9 +49,38 @@ impl EventEncoder {
             EventType::CommitMetrics,
             identity::commit_event_id(&facts.repo, &facts.commit_sha),
             source,
-            Utc::now(),
+            self.clock.now(),
             facts,
         );
+        self.encode(envelope, &[Destination::Metrics])
+    }
+
+    /// The announcement that an entity will not be read: it was given up on after retries.
+    pub(crate) fn unavailable_event(
+        &self,
+        kind: EntityKind,
+        facts: &UnavailableFacts,
+    ) -> Vec<PendingEvent> {
+        let attempt = facts.run_attempt.unwrap_or(1);
+        let run_id = facts.run_id.unwrap_or_default();
+        let (event_type, event_id) = match kind {
+            EntityKind::Run | EntityKind::Attempt => (
+                EventType::WorkflowRunUnavailable,
+                identity::run_unavailable_event_id(run_id, attempt),
+            ),
+            EntityKind::Jobs => (
+                EventType::WorkflowJobsUnavailable,
+                identity::jobs_unavailable_event_id(run_id, attempt),
+            ),
+            EntityKind::Commit => (
+                EventType::CommitMetricsUnavailable,
+                identity::commit_unavailable_event_id(
+                    &facts.repo,
+                    facts.commit_sha.as_deref().unwrap_or_default(),
+                ),
+            ),
+        };
+        let envelope = Envelope::new(event_type, event_id, Source::Poll, self.clock.now(), facts);
         self.encode(envelope, &[Destination::Metrics])
     }
 
@@ -61,10 +91,10 @@ impl EventEncoder {
         let body = match encode_within_limit(&envelope, limit) {
             Ok(body) => body,
             Err(too_large) => {
-                // Kept whole: the publisher parks it where an operator sees it, rather than
-                // dropping a fact.
-                tracing::error!(event_id = %envelope.event_id, bytes = too_large.bytes, limit, "event exceeds the message size limit");
-                serde_json::to_string(&envelope).expect("an envelope always serializes")
+                // Only a limit far below anything GitHub's data needs gets here (every free text
+                // is cut first). Kept whole: the publisher parks it where an operator sees it.
+                tracing::error!(event_id = %envelope.event_id, bytes = too_large.bytes, limit, "event exceeds the message size limit even reduced");
+                gha_ingest_core::queue_text::to_queue_json(&envelope)
             }
         };
         destinations

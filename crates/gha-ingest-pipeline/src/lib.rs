@@ -13,6 +13,7 @@
 
 mod agent;
 mod events;
+mod failures;
 mod observer;
 mod options;
 mod poller;
@@ -20,17 +21,21 @@ mod publisher;
 mod status;
 mod windows;
 
-pub use agent::{Clock, PipelineAgent};
+pub use agent::PipelineAgent;
+pub use failures::FailurePolicy;
+pub use gha_ingest_core::Clock;
 pub use options::PipelineOptions;
-pub use publisher::{OutboxPublisher, QueueSet};
+pub use publisher::{OutboxPublisher, PublishError, QueueSet};
 pub use status::{AgentStatus, StatusSnapshot};
 
-/// Why a poll cycle of one repository stopped. The cycle is retried on the next poll; nothing it
-/// learned was committed past the last complete batch.
+/// Why a poll cycle of one repository stopped: a list of the repository could not be read, or
+/// GitHub refused the credential, or the state database failed. (One run, attempt, job list or
+/// commit that cannot be read never stops a cycle: see `failures`.) The repository is polled
+/// again after a backoff; everything committed before the failure stays.
 #[derive(Debug, thiserror::Error)]
 pub enum PollError {
-    #[error("github: {0}")]
+    #[error("github")]
     Github(#[from] gha_ingest_github::GithubError),
-    #[error("{0}")]
+    #[error("state")]
     Store(#[from] gha_ingest_store::StoreError),
 }

@@ -1,16 +1,23 @@
 //! Turning one observed run into state and events: its jobs, its commit metrics, and any
 //! attempt that came and went between two polls.
+//!
+//! Every read of one entity goes through the failure book (`failures`): an entity that cannot be
+//! read is recorded and skipped, never allowed to fail the cycle, so the rest of the repository
+//! flows on. What is known of the run from the list is still published.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use gha_ingest_core::facts::{CommitFacts, JobFacts, RunFacts};
-use gha_ingest_core::github::WorkflowRun;
+use gha_ingest_core::github::{WorkflowJob, WorkflowRun};
 use gha_ingest_core::{RepoName, Source};
-use gha_ingest_github::{attempt_jobs_path, run_path, Fetched, GithubClient, GithubError};
-use gha_ingest_store::{ChangeSet, RunUpdate, StateStore, StoredRun};
+use gha_ingest_github::{
+    attempt_jobs_path, latest_jobs_path, run_path, ErrorClass, Fetched, GithubClient, GithubError,
+};
+use gha_ingest_store::{ChangeSet, EntityFailure, EntityKind, RunUpdate, StateStore, StoredRun};
 
 use crate::events::EventEncoder;
+use crate::failures::{Entity, FailureBook, Readiness};
 use crate::PollError;
 
 /// Changes gathered for one transaction, with the commits fetched for it so far.
@@ -29,6 +36,16 @@ pub(crate) struct RunObserver<'a> {
     pub repo: &'a RepoName,
     /// History before this instant is not ingested; activity after it is.
     pub tracked_since: DateTime<Utc>,
+    pub failures: &'a FailureBook,
+}
+
+/// The jobs of one attempt, as far as they could be read.
+enum JobsRead {
+    Fresh(Vec<JobFacts>),
+    /// GitHub answered 304: as last stored.
+    Unchanged,
+    /// Not readable now (recorded in the failure book).
+    Unavailable,
 }
 
 impl RunObserver<'_> {
@@ -47,22 +64,31 @@ impl RunObserver<'_> {
         if !changed && !stored.as_ref().is_some_and(|stored| stored.is_open) {
             return Ok(false);
         }
+        self.note_read(&Entity::run(run.id, run.run_attempt), batch);
         self.observe_missed_attempts(run, stored.as_ref(), source, batch)
             .await?;
 
         let same_attempt = stored
             .as_ref()
             .is_some_and(|stored| stored.run_attempt == run.run_attempt);
-        let jobs = match self
+        let (jobs, jobs_unavailable) = match self
             .fetch_jobs(run.id, run.run_attempt, same_attempt, batch)
             .await?
         {
-            Some(jobs) => jobs,
-            None if !changed => return Ok(false),
-            None => self.store.attempt_jobs(run.id, run.run_attempt).await?,
+            JobsRead::Fresh(jobs) => (jobs, false),
+            JobsRead::Unchanged if !changed => return Ok(false),
+            JobsRead::Unchanged => (
+                self.store.attempt_jobs(run.id, run.run_attempt).await?,
+                false,
+            ),
+            JobsRead::Unavailable => (
+                self.store.attempt_jobs(run.id, run.run_attempt).await?,
+                true,
+            ),
         };
         let code_metrics = self.commit_metrics(&run.head_sha, source, batch).await?;
-        let facts = RunFacts::from_run(&self.repo.to_string(), run, jobs, code_metrics);
+        let mut facts = RunFacts::from_run(&self.repo.to_string(), run, jobs, code_metrics);
+        facts.jobs_unavailable = jobs_unavailable;
         self.record(facts, source, batch);
         Ok(true)
     }
@@ -73,6 +99,10 @@ impl RunObserver<'_> {
         stored: &StoredRun,
         batch: &mut Batch,
     ) -> Result<bool, PollError> {
+        let entity = Entity::run(stored.run_id, stored.run_attempt);
+        if self.failures.readiness(&entity) != Readiness::Read {
+            return Ok(false);
+        }
         let path = run_path(self.repo, stored.run_id);
         let etag = self.store.etag(&path).await?;
         match self
@@ -89,13 +119,14 @@ impl RunObserver<'_> {
                 }
                 Ok(changed)
             }
-            Ok(Fetched::NotModified) => self.refresh_jobs_only(stored, batch).await,
-            Err(GithubError::NotFound { .. } | GithubError::Gone { .. }) => {
-                tracing::warn!(repo = %self.repo, run_id = stored.run_id, "open run no longer exists on github; no longer following it");
-                self.store.stop_following_run(stored.run_id).await?;
+            Ok(Fetched::NotModified) => {
+                self.note_read(&entity, batch);
+                self.refresh_jobs_only(stored, batch).await
+            }
+            Err(error) => {
+                self.note_failure(&entity, error, batch)?;
                 Ok(false)
             }
-            Err(error) => Err(error.into()),
         }
     }
 
@@ -105,7 +136,7 @@ impl RunObserver<'_> {
         stored: &StoredRun,
         batch: &mut Batch,
     ) -> Result<bool, PollError> {
-        let Some(jobs) = self
+        let JobsRead::Fresh(jobs) = self
             .fetch_jobs(stored.run_id, stored.run_attempt, true, batch)
             .await?
         else {
@@ -116,6 +147,59 @@ impl RunObserver<'_> {
         };
         self.record(facts.with_jobs(jobs), Source::Poll, batch);
         Ok(true)
+    }
+
+    /// Tries again an entity that failed in an earlier cycle and whose retry is due.
+    pub(crate) async fn retry(
+        &self,
+        failure: &EntityFailure,
+        batch: &mut Batch,
+    ) -> Result<bool, PollError> {
+        let entity = Entity::from_failure(failure);
+        match (failure.kind, failure.run_id, failure.run_attempt) {
+            (EntityKind::Commit, _, _) => {
+                let sha = failure.sha.as_deref().unwrap_or_default();
+                Ok(self
+                    .commit_metrics(sha, Source::Poll, batch)
+                    .await?
+                    .is_some())
+            }
+            (EntityKind::Run, Some(run_id), attempt) => {
+                let stored = StoredRun {
+                    run_id,
+                    run_attempt: attempt.unwrap_or(1),
+                    status: String::new(),
+                    conclusion: None,
+                    updated_at: failure.first_failed_at,
+                    is_open: true,
+                };
+                self.refresh_open_run(&stored, batch).await
+            }
+            (EntityKind::Attempt, Some(run_id), Some(attempt)) => {
+                self.observe_past_attempt(run_id, attempt, Source::Poll, batch)
+                    .await?;
+                Ok(true)
+            }
+            (EntityKind::Jobs, Some(run_id), Some(attempt)) => {
+                let JobsRead::Fresh(jobs) = self.fetch_jobs(run_id, attempt, false, batch).await?
+                else {
+                    return Ok(false);
+                };
+                match self.store.run_facts(run_id).await? {
+                    Some(facts) if facts.run_attempt == attempt => {
+                        self.record(facts.with_jobs(jobs), Source::Poll, batch);
+                    }
+                    // An older attempt, or a run whose facts were pruned: its jobs' own events.
+                    _ => self.queue_job_events(&jobs, Source::Poll, batch),
+                }
+                Ok(true)
+            }
+            _ => {
+                tracing::warn!(repo = %self.repo, entity = %entity.key(), "stored failure names no entity; forgetting it");
+                self.note_read(&entity, batch);
+                Ok(false)
+            }
+        }
     }
 
     /// An attempt that started (and perhaps finished) between two polls still gets its events.
@@ -134,65 +218,129 @@ impl RunObserver<'_> {
             None => 1,
         };
         for attempt in first_unfinished..run.run_attempt {
+            self.observe_past_attempt(run.id, attempt, source, batch)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// One earlier attempt of a run, with its jobs; recorded as failed if it cannot be read.
+    async fn observe_past_attempt(
+        &self,
+        run_id: u64,
+        attempt: u32,
+        source: Source,
+        batch: &mut Batch,
+    ) -> Result<(), PollError> {
+        let entity = Entity::attempt(run_id, attempt);
+        if self.failures.readiness(&entity) != Readiness::Read {
+            return Ok(());
+        }
+        let read = async {
             let past = self
                 .client
-                .get_run_attempt(self.repo, run.id, attempt)
+                .get_run_attempt(self.repo, run_id, attempt)
                 .await?;
             let jobs = match self
                 .client
-                .list_attempt_jobs(self.repo, run.id, attempt, None)
+                .list_attempt_jobs(self.repo, run_id, attempt, None)
                 .await?
             {
                 Fetched::Modified { value, .. } => value,
                 Fetched::NotModified => Vec::new(),
             };
-            let jobs = jobs
-                .iter()
-                .map(|job| JobFacts::from_job(&self.repo.to_string(), attempt, job))
-                .collect();
-            let code_metrics = self.commit_metrics(&past.head_sha, source, batch).await?;
-            let facts = RunFacts::from_run(&self.repo.to_string(), &past, jobs, code_metrics);
-            self.queue_events(&facts, source, batch);
-        }
+            Ok::<_, GithubError>((past, jobs))
+        };
+        let (past, jobs) = match read.await {
+            Ok(read) => read,
+            Err(error) => return self.note_failure(&entity, error, batch),
+        };
+        self.note_read(&entity, batch);
+        let jobs = self.job_facts(attempt, &jobs);
+        let code_metrics = self.commit_metrics(&past.head_sha, source, batch).await?;
+        let facts = RunFacts::from_run(&self.repo.to_string(), &past, jobs, code_metrics);
+        self.queue_events(&facts, source, batch);
         Ok(())
     }
 
-    /// The jobs of one attempt, or `None` when GitHub says they are unchanged (304).
+    /// The jobs of one attempt: fresh, unchanged (304), or unavailable for now. A server without
+    /// the per-attempt endpoint (older GitHub Enterprise Server) is asked for the run's latest
+    /// jobs instead.
     async fn fetch_jobs(
         &self,
         run_id: u64,
         attempt: u32,
         conditional: bool,
         batch: &mut Batch,
-    ) -> Result<Option<Vec<JobFacts>>, PollError> {
+    ) -> Result<JobsRead, PollError> {
+        let entity = Entity::jobs(run_id, attempt);
+        if self.failures.readiness(&entity) != Readiness::Read {
+            return Ok(JobsRead::Unavailable);
+        }
         let path = attempt_jobs_path(self.repo, run_id, attempt);
-        let etag = if conditional {
-            self.store.etag(&path).await?
-        } else {
-            None
+        let etag = match conditional {
+            true => self.store.etag(&path).await?,
+            false => None,
         };
-        match self
+        let answer = match self
             .client
             .list_attempt_jobs(self.repo, run_id, attempt, etag.as_deref())
-            .await?
+            .await
         {
-            Fetched::NotModified => Ok(None),
-            Fetched::Modified { value, etag, .. } => {
+            Err(error) if error.class() == ErrorClass::NotFound => {
+                self.latest_jobs_instead(run_id, attempt, error).await
+            }
+            answer => answer.map(|fetched| (path, fetched)),
+        };
+        match answer {
+            Ok((_, Fetched::NotModified)) => {
+                self.note_read(&entity, batch);
+                Ok(JobsRead::Unchanged)
+            }
+            Ok((path, Fetched::Modified { value, etag, .. })) => {
+                self.note_read(&entity, batch);
                 if let Some(etag) = etag {
                     batch.changes.etags.push((path, etag));
                 }
-                let repo = self.repo.to_string();
-                Ok(Some(
-                    value
-                        .iter()
-                        .map(|job| JobFacts::from_job(&repo, attempt, job))
-                        .collect(),
-                ))
+                Ok(JobsRead::Fresh(self.job_facts(attempt, &value)))
+            }
+            Err(error) => {
+                self.note_failure(&entity, error, batch)?;
+                Ok(JobsRead::Unavailable)
             }
         }
     }
 
-    /// Commit metrics, fetched once per SHA: from this batch, the store, or GitHub.
+    /// After a 404 on `/attempts/{n}/jobs`: the run's latest jobs, if they are of attempt `n`.
+    async fn latest_jobs_instead(
+        &self,
+        run_id: u64,
+        attempt: u32,
+        not_found: GithubError,
+    ) -> Result<(String, Fetched<Vec<WorkflowJob>>), GithubError> {
+        let path = latest_jobs_path(self.repo, run_id);
+        match self.client.list_latest_jobs(self.repo, run_id, None).await {
+            Ok(Fetched::Modified { value, etag, .. })
+                if value
+                    .iter()
+                    .all(|job| job.run_attempt.unwrap_or(attempt) == attempt) =>
+            {
+                Ok((
+                    path,
+                    Fetched::Modified {
+                        value,
+                        etag,
+                        next_page: None,
+                    },
+                ))
+            }
+            // The run moved on to a later attempt, or is gone too: the first answer stands.
+            Ok(_) | Err(_) => Err(not_found),
+        }
+    }
+
+    /// Commit metrics, fetched once per SHA: from this batch, the store, or GitHub. `None` when
+    /// the commit cannot be read (now or ever): the run's events go out without them.
     async fn commit_metrics(
         &self,
         sha: &str,
@@ -208,18 +356,18 @@ impl RunObserver<'_> {
         if let Some(facts) = self.store.commit_facts(self.repo, sha).await? {
             return Ok(Some(facts));
         }
+        let entity = Entity::commit(sha);
+        if self.failures.readiness(&entity) != Readiness::Read {
+            return Ok(None);
+        }
         let fetched = match self.client.get_commit_with_pulls(self.repo, sha).await {
             Ok(fetched) => fetched,
-            Err(
-                GithubError::NotFound { .. }
-                | GithubError::Gone { .. }
-                | GithubError::Status { status: 422, .. },
-            ) => {
-                tracing::warn!(repo = %self.repo, sha, "commit not found on github (force-pushed away?); run events carry no code metrics");
+            Err(error) => {
+                self.note_failure(&entity, error, batch)?;
                 return Ok(None);
             }
-            Err(error) => return Err(error.into()),
         };
+        self.note_read(&entity, batch);
         let facts = CommitFacts::from_commit(
             &self.repo.to_string(),
             &fetched.commit,
@@ -235,6 +383,57 @@ impl RunObserver<'_> {
         Ok(Some(facts))
     }
 
+    /// Records that `entity` could not be read. Only an error that concerns everything (the
+    /// credential, the configuration) comes back as `Err`, stopping the cycle.
+    fn note_failure(
+        &self,
+        entity: &Entity,
+        error: GithubError,
+        batch: &mut Batch,
+    ) -> Result<(), PollError> {
+        if !error.concerns_one_entity() {
+            return Err(error.into());
+        }
+        let Some(recorded) = self.failures.failed(entity, &error) else {
+            return Ok(());
+        };
+        let failure = &recorded.failure;
+        match &recorded.unavailable {
+            None => {
+                tracing::warn!(repo = %self.repo, entity = %entity.key(), attempts = failure.attempts,
+                retry_at = %failure.next_retry_at, cause = %error, "cannot read this entity; the rest of the repository goes on, it is retried later")
+            }
+            Some(facts) => {
+                tracing::error!(repo = %self.repo, entity = %entity.key(), attempts = failure.attempts,
+                    reason = %facts.reason, cause = %error, "giving up on this entity; announcing it as unavailable");
+                batch
+                    .changes
+                    .events
+                    .extend(self.encoder.unavailable_event(entity.kind, facts));
+                if let (EntityKind::Run, Some(run_id)) = (entity.kind, entity.run_id) {
+                    batch.changes.stop_following.push(run_id);
+                }
+            }
+        }
+        batch.changes.failures.push(recorded.failure);
+        Ok(())
+    }
+
+    /// Clears an earlier failure of `entity`, now that it was read.
+    fn note_read(&self, entity: &Entity, batch: &mut Batch) {
+        if let Some(key) = self.failures.read(entity) {
+            tracing::info!(repo = %self.repo, entity = %key, "entity readable again");
+            batch.changes.resolved_failures.push(key);
+        }
+    }
+
+    fn job_facts(&self, attempt: u32, jobs: &[WorkflowJob]) -> Vec<JobFacts> {
+        let repo = self.repo.to_string();
+        jobs.iter()
+            .map(|job| JobFacts::from_job(&repo, attempt, job))
+            .collect()
+    }
+
     /// Stores the run's latest state and queues its events.
     fn record(&self, facts: RunFacts, source: Source, batch: &mut Batch) {
         self.queue_events(&facts, source, batch);
@@ -243,16 +442,20 @@ impl RunObserver<'_> {
 
     /// Job events first, then the run's, so a consumer sees a run complete after its jobs.
     fn queue_events(&self, facts: &RunFacts, source: Source, batch: &mut Batch) {
-        for job in &facts.jobs {
+        self.queue_job_events(&facts.jobs, source, batch);
+        batch
+            .changes
+            .events
+            .extend(self.encoder.run_event(facts, source));
+    }
+
+    fn queue_job_events(&self, jobs: &[JobFacts], source: Source, batch: &mut Batch) {
+        for job in jobs {
             batch
                 .changes
                 .events
                 .extend(self.encoder.job_event(job, source));
         }
-        batch
-            .changes
-            .events
-            .extend(self.encoder.run_event(facts, source));
     }
 }
 

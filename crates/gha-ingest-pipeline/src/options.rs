@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::failures::FailurePolicy;
+
 #[derive(Debug, Clone)]
 pub struct PipelineOptions {
     pub poll_interval: Duration,
@@ -26,6 +28,13 @@ pub struct PipelineOptions {
     pub viewer_runs_retained: u32,
     /// ...created at most this many days ago.
     pub viewer_max_age_days: u32,
+    /// How unreadable runs, attempts, job lists and commits are retried and given up on.
+    pub failure_policy: FailurePolicy,
+    /// The longest a repository whose cycles keep failing waits before its next try.
+    pub repo_backoff_max: Duration,
+    /// Events waiting in the outbox beyond which polling pauses until the queue catches up
+    /// (back-pressure while the queue is down; nothing is lost, the outbox stays bounded).
+    pub max_outbox_events: u64,
 }
 
 impl Default for PipelineOptions {
@@ -43,6 +52,9 @@ impl Default for PipelineOptions {
             org_refresh_interval: Duration::from_secs(3600),
             viewer_runs_retained: 500,
             viewer_max_age_days: 14,
+            failure_policy: FailurePolicy::default(),
+            repo_backoff_max: Duration::from_secs(1800),
+            max_outbox_events: 100_000,
         }
     }
 }

@@ -71,6 +71,8 @@ impl RepoPoller<'_> {
         }
         self.commit(&mut cycle).await?;
 
+        self.retry_failed_entities(&mut cycle).await?;
+
         let sweep_due = cursor
             .last_sweep_at
             .is_none_or(|last| now - last >= self.reconcile_interval);
@@ -175,13 +177,31 @@ impl RepoPoller<'_> {
         Ok(())
     }
 
+    /// Entities that failed in earlier cycles and whose retry is due, and that nothing in this
+    /// cycle read already: read again, or given up on.
+    async fn retry_failed_entities(&self, cycle: &mut Cycle) -> Result<(), PollError> {
+        for failure in self.observer.failures.due() {
+            if self.observer.retry(&failure, &mut cycle.batch).await? {
+                cycle.changed_runs += 1;
+            }
+        }
+        self.commit(cycle).await
+    }
+
     /// Day windows over the look-back period, newest first: catches re-runs that started and
     /// finished between two polls. Free when nothing changed.
+    ///
+    /// Every window is a whole UTC day (the oldest starts at a day boundary too, or at the
+    /// fixed instant the repository was first tracked), so an unchanged history is the same set
+    /// of request paths for ever and each one stays a free 304 for months.
     async fn sweep(&self, now: DateTime<Utc>, cycle: &mut Cycle) -> Result<(), PollError> {
+        let day = Duration::days(1);
         let today = now
-            .duration_trunc(Duration::days(1))
+            .duration_trunc(day)
             .expect("a day divides any UTC instant");
-        let horizon = now - Duration::days(i64::from(self.reconcile_lookback_days));
+        let horizon = (now - Duration::days(i64::from(self.reconcile_lookback_days)))
+            .duration_trunc(day)
+            .expect("a day divides any UTC instant");
         let horizon = horizon.max(self.observer.tracked_since);
         let mut day_start = today;
         while day_start + Duration::days(1) > horizon {

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gha_ingest_core::SCHEMA_VERSION;
+use gha_ingest_core::{error_chain, SCHEMA_VERSION};
 use gha_ingest_queue::{MessageQueue, OutgoingMessage, QueueError, MAX_BATCH};
 use gha_ingest_store::{Destination, OutboxMessage, StateStore, StoreError};
 use tokio::sync::Notify;
@@ -19,6 +19,19 @@ use crate::status::AgentStatus;
 
 const IDLE_RECHECK: Duration = Duration::from_secs(1);
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(30);
+
+/// Why publishing stopped for now: the outbox is kept, and publishing is tried again later.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("queue {queue}")]
+    Queue {
+        queue: String,
+        #[source]
+        source: QueueError,
+    },
+    #[error("outbox")]
+    Store(#[from] StoreError),
+}
 
 /// The queues the pipeline agent publishes to.
 #[derive(Debug, Clone)]
@@ -69,9 +82,9 @@ impl OutboxPublisher {
                 Ok(_) => failures = 0,
                 Err(error) => {
                     failures += 1;
-                    self.status.publish_failed(error.clone());
+                    self.status.publish_failed(error_chain(&error).to_string());
                     let wait = retry_wait(failures);
-                    tracing::warn!(cause = %error, wait_ms = wait.as_millis() as u64, "publishing failed; will retry");
+                    tracing::warn!(cause = %error_chain(&error), wait_ms = wait.as_millis() as u64, "publishing failed; will retry");
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => continue,
                         _ = shutdown.cancelled() => break,
@@ -86,24 +99,22 @@ impl OutboxPublisher {
         }
         match tokio::time::timeout(Duration::from_secs(5), self.publish_pending()).await {
             Ok(Ok(count)) => tracing::info!(published = count, "outbox drained at shutdown"),
-            Ok(Err(error)) => tracing::warn!(cause = %error, "outbox left for the next start"),
+            Ok(Err(error)) => {
+                tracing::warn!(cause = %error_chain(&error), "outbox left for the next start")
+            }
             Err(_) => tracing::warn!("outbox drain timed out at shutdown; left for the next start"),
         }
     }
 
     /// Publishes everything in the outbox now. Returns how many messages the queues accepted.
-    pub async fn publish_pending(&self) -> Result<u64, String> {
+    pub async fn publish_pending(&self) -> Result<u64, PublishError> {
         let mut published = 0;
         for destination in Destination::ALL {
             let Some(queue) = self.queues.queue_for(destination) else {
                 continue;
             };
             loop {
-                let batch = self
-                    .store
-                    .outbox_batch(destination, MAX_BATCH)
-                    .await
-                    .map_err(|error| error.to_string())?;
+                let batch = self.store.outbox_batch(destination, MAX_BATCH).await?;
                 if batch.is_empty() {
                     break;
                 }
@@ -121,49 +132,40 @@ impl OutboxPublisher {
         &self,
         queue: &dyn MessageQueue,
         batch: &[OutboxMessage],
-    ) -> Result<u64, String> {
+    ) -> Result<u64, PublishError> {
         let outgoing: Vec<OutgoingMessage> = batch.iter().map(to_outgoing).collect();
-        let outcome = queue
-            .send_batch(&outgoing)
-            .await
-            .map_err(|error| format!("queue {}: {error}", queue.name()))?;
+        let queue_error = |source: QueueError| PublishError::Queue {
+            queue: queue.name().to_string(),
+            source,
+        };
+        let outcome = queue.send_batch(&outgoing).await.map_err(queue_error)?;
         let mut accepted: Vec<&OutboxMessage> = Vec::with_capacity(batch.len());
         let mut transient_failure = None;
-        let failed: BTreeMap<usize, &QueueError> = outcome
-            .failed
-            .iter()
-            .map(|(index, error)| (*index, error))
-            .collect();
+        let mut failed: BTreeMap<usize, QueueError> = outcome.failed.into_iter().collect();
         for (index, message) in batch.iter().enumerate() {
-            match failed.get(&index) {
+            match failed.remove(&index) {
                 None => accepted.push(message),
                 Some(error) if error.is_retryable() => {
-                    self.record(
-                        self.store
-                            .mark_publish_failed(message.seq, &error.to_string())
-                            .await,
-                    )?;
-                    transient_failure = Some(format!("queue {}: {error}", queue.name()));
+                    self.store
+                        .mark_publish_failed(message.seq, &error.to_string())
+                        .await?;
+                    transient_failure = Some(queue_error(error));
                 }
                 Some(error) => {
                     tracing::error!(event_id = %message.event_id, queue = queue.name(), cause = %error, "queue refused the message for good; parked in the outbox");
-                    self.record(self.store.park(message.seq, &error.to_string()).await)?;
+                    self.store.park(message.seq, &error.to_string()).await?;
                     self.status.parked();
                 }
             }
         }
         let seqs: Vec<i64> = accepted.iter().map(|message| message.seq).collect();
-        self.record(self.store.mark_published(&seqs).await)?;
+        self.store.mark_published(&seqs).await?;
         self.status
             .published(accepted.iter().map(|message| message.event_type.as_str()));
         match transient_failure {
             Some(error) => Err(error),
             None => Ok(accepted.len() as u64),
         }
-    }
-
-    fn record(&self, result: Result<(), StoreError>) -> Result<(), String> {
-        result.map_err(|error| error.to_string())
     }
 }
 

@@ -5,6 +5,11 @@
 //! the cap and pages through. The look-back sweep splits until a window fits one page, so that
 //! each window is one conditional request whose ETag covers all of it: a day in which nothing
 //! changed costs no rate-limit point.
+//!
+//! A new day brings a new window, a path never asked before. GitHub's ETag is a digest of the
+//! answer, so every empty run list has the same one: a window without an ETag of its own is asked
+//! with the ETag of the last empty list seen, and an empty new day is a free 304 too. (Where the
+//! server's ETags differ, the answer is a 200 as without it: nothing is lost but the point.)
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use gha_ingest_core::github::RunList;
@@ -15,6 +20,8 @@ use gha_ingest_github::{Fetched, RunQuery};
 const RESULT_CAP: u64 = 1_000;
 /// Runs per page.
 const PAGE_SIZE: u64 = 100;
+/// Where the ETag of an empty run list is kept, beside the ETags of request paths.
+const EMPTY_RUN_LIST_ETAG: &str = "#empty-run-list";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ScanMode {
@@ -71,9 +78,12 @@ impl crate::poller::RepoPoller<'_> {
                 status: None,
             };
             let first_page = query.first_page_path(self.observer.repo);
-            let etag = match mode {
-                ScanMode::Sweep => self.observer.store.etag(&first_page).await?,
-                ScanMode::Discovery => None,
+            let (etag, etag_is_borrowed) = match mode {
+                ScanMode::Sweep => match self.observer.store.etag(&first_page).await? {
+                    Some(etag) => (Some(etag), false),
+                    None => (self.observer.store.etag(EMPTY_RUN_LIST_ETAG).await?, true),
+                },
+                ScanMode::Discovery => (None, false),
             };
             let (list, etag, mut next_page) = match self
                 .observer
@@ -81,7 +91,14 @@ impl crate::poller::RepoPoller<'_> {
                 .list_runs_page(&first_page, etag.as_deref())
                 .await?
             {
-                Fetched::NotModified => continue,
+                Fetched::NotModified => {
+                    // An empty new window: from now on it has an ETag of its own.
+                    if let (true, Some(etag)) = (etag_is_borrowed, etag) {
+                        cycle.batch.changes.etags.push((first_page, etag));
+                        self.commit(cycle).await?;
+                    }
+                    continue;
+                }
                 Fetched::Modified {
                     value,
                     etag,
@@ -109,6 +126,13 @@ impl crate::poller::RepoPoller<'_> {
                 }
             }
             if let (ScanMode::Sweep, Some(etag)) = (mode, etag) {
+                if list.total_count == 0 {
+                    cycle
+                        .batch
+                        .changes
+                        .etags
+                        .push((EMPTY_RUN_LIST_ETAG.to_string(), etag.clone()));
+                }
                 cycle.batch.changes.etags.push((first_page, etag));
             }
             self.commit(cycle).await?;

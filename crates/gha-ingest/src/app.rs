@@ -9,7 +9,9 @@ use gha_ingest_config::{QueueBackend, Settings};
 use gha_ingest_core::RepoName;
 use gha_ingest_github::{ClientOptions, GithubClient};
 use gha_ingest_logs::{LogAgent, LogAgentOptions, LogAgentStatus, LogQueues};
-use gha_ingest_pipeline::{AgentStatus, OutboxPublisher, PipelineAgent, PipelineOptions, QueueSet};
+use gha_ingest_pipeline::{
+    AgentStatus, FailurePolicy, OutboxPublisher, PipelineAgent, PipelineOptions, QueueSet,
+};
 use gha_ingest_queue::{
     EmbeddedQueue, EmbeddedQueueOptions, MessageLimits, MessageQueue, SqsQueue, SqsQueueSettings,
 };
@@ -95,7 +97,8 @@ pub async fn run(
         web.queues.push(("logs".to_string(), queues.logs.clone()));
         let status = Arc::new(LogAgentStatus::default());
         web.log_status = Some(status.clone());
-        let agent = LogAgent::new(client.clone(), queues, log_agent_options(&settings), status);
+        let agent = LogAgent::new(client.clone(), queues, log_agent_options(&settings), status)
+            .context("starting the log agent")?;
         tasks.spawn(agent.run(shutdown.clone()));
     }
     if settings.http.enabled {
@@ -170,6 +173,13 @@ pub fn pipeline_options(settings: &Settings) -> PipelineOptions {
         org_refresh_interval: Duration::from_secs(pipeline.org_refresh_interval_secs),
         viewer_runs_retained: settings.store.recent_runs_retained,
         viewer_max_age_days: settings.store.recent_runs_max_age_days,
+        failure_policy: FailurePolicy {
+            max_attempts: pipeline.entity_max_attempts,
+            retry_base: Duration::from_secs(pipeline.entity_retry_base_secs),
+            ..FailurePolicy::default()
+        },
+        repo_backoff_max: Duration::from_secs(pipeline.repo_backoff_max_secs),
+        max_outbox_events: pipeline.max_outbox_events,
     }
 }
 
@@ -186,6 +196,7 @@ pub fn log_agent_options(settings: &Settings) -> LogAgentOptions {
         visibility_timeout: Duration::from_secs(logs.request_visibility_timeout_secs),
         max_attempts: logs.max_attempts,
         max_log_bytes: logs.max_log_bytes,
+        log_host_timeout: Duration::from_secs(settings.github.request_timeout_secs),
         max_message_bytes: settings.queue.max_message_bytes,
         spool_dir: data_dir.join("log-spool"),
         retry_delay: Duration::from_secs(logs.retry_delay_secs),
