@@ -95,7 +95,7 @@ fn defaults_load_with_no_file() {
 
     assert!(settings.logs.enabled);
     assert_eq!(settings.logs.concurrency, 4);
-    assert_eq!(settings.logs.max_log_bytes, 0);
+    assert_eq!(settings.logs.max_log_bytes, 1024 * 1024 * 1024);
     assert_eq!(settings.logs.request_visibility_timeout_secs, 300);
     assert_eq!(settings.logs.max_attempts, 5);
 

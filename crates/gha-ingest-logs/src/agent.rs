@@ -1,26 +1,22 @@
 //! The log agent's loop: receive work, download, publish, acknowledge.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
-use chrono::Utc;
-use gha_ingest_core::log_facts::{ContentEncoding, JobLogFacts, JobLogUnavailableFacts};
-use gha_ingest_core::{identity, Envelope, EventType, Source, SCHEMA_VERSION};
-use gha_ingest_github::{DownloadedLog, GithubClient, LogDownloadError};
+use gha_ingest_core::Clock;
+use gha_ingest_github::{DownloadedLog, GithubClient};
 use gha_ingest_queue::{MessageQueue, OutgoingMessage, ReceivedMessage, MAX_BATCH};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use crate::download::LogDownloader;
+use crate::ending::{decide, Attempts, Ending, UnavailableReason};
+use crate::messages::{unavailable_message, LogParts};
 use crate::parts::plan_parts;
 use crate::request::LogRequest;
 use crate::status::LogAgentStatus;
-
-/// Room for message attributes within the size limit.
-const ATTRIBUTE_ALLOWANCE_BYTES: usize = 1024;
 /// Tries of one `send_batch` of log parts before the request is left for later.
 const PUBLISH_TRIES: u32 = 5;
 
@@ -39,10 +35,15 @@ pub struct LogAgentOptions {
     pub concurrency: usize,
     /// How long a received request stays hidden from other consumers; extended while working.
     pub visibility_timeout: Duration,
-    /// Receives of a request whose log is not found (404) before it is declared unavailable.
+    /// The receive of a request on which a log that is not found (404) or not served (GitHub or
+    /// its log host failing) is declared unavailable; the request is then deleted. Counted by
+    /// the queue's receive count, so it holds without a redrive policy.
     pub max_attempts: u32,
-    /// 0: no limit.
+    /// Largest log downloaded; the download stops as soon as a log grows past it (`too_large`).
+    /// Bounds the spool to `concurrency × max_log_bytes`.
     pub max_log_bytes: u64,
+    /// Connect and read timeout of the log host.
+    pub log_host_timeout: Duration,
     pub max_message_bytes: usize,
     /// Where logs are spooled while being split (kept on disk, not in memory).
     pub spool_dir: PathBuf,
@@ -55,9 +56,18 @@ pub struct LogAgentOptions {
 #[derive(Debug, Clone)]
 pub struct LogAgent {
     client: GithubClient,
+    downloader: LogDownloader,
     queues: LogQueues,
     options: LogAgentOptions,
     status: Arc<LogAgentStatus>,
+    clock: Clock,
+}
+
+/// Why a log agent could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum LogAgentError {
+    #[error("cannot build the log host's http client: {0}")]
+    LogHostClient(String),
 }
 
 /// How one request ended.
@@ -69,25 +79,36 @@ enum Handled {
 
 #[derive(Debug)]
 enum Failure {
-    /// Try again later (the request becomes visible again after a delay).
+    /// Try again later (the request becomes visible again after a delay); the log has not ended.
     Retry(String),
     /// The request itself is unusable; left for the dead-letter queue.
     Poison(String),
 }
 
 impl LogAgent {
+    /// Fails only if the log host's HTTP client cannot be built (no TLS backend).
     pub fn new(
         client: GithubClient,
         queues: LogQueues,
         options: LogAgentOptions,
         status: Arc<LogAgentStatus>,
-    ) -> Self {
-        LogAgent {
+    ) -> Result<Self, LogAgentError> {
+        let downloader = LogDownloader::new(options.log_host_timeout, options.max_log_bytes)
+            .map_err(|error| LogAgentError::LogHostClient(error.to_string()))?;
+        Ok(LogAgent {
             client,
+            downloader,
             queues,
             options,
             status,
-        }
+            clock: Clock::wall(),
+        })
+    }
+
+    /// Takes "now" (`fetched_at`, event timestamps) from `clock` instead of the wall clock.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Receives and handles requests until `shutdown`; in-flight downloads are given a grace
@@ -204,38 +225,35 @@ impl LogAgent {
                 .reopen()
                 .map_err(|error| Failure::Retry(format!("spool file: {error}")))?,
         );
-        let job_id = request.subject.job_id;
-        let unavailable = |reason: &str, detail: String| (reason.to_string(), detail);
-        let (reason, detail) = match self
-            .client
-            .download_job_log(&request.repo, job_id, &mut file, self.options.max_log_bytes)
-            .await
-        {
+        let (repo, job_id) = (&request.repo, request.subject.job_id);
+        let fetched = self
+            .downloader
+            .fetch(&self.client, repo, job_id, request.job_skipped, &mut file)
+            .await;
+        let error = match fetched {
             Ok(log) => {
                 self.publish_log(&request, &mut file, &log).await?;
-                tracing::info!(repo = %request.repo, run_id = request.subject.run_id, job_id, bytes = log.bytes, "job log published");
+                tracing::info!(%repo, run_id = request.subject.run_id, job_id, bytes = log.bytes, "job log published");
                 return Ok(Handled::Published);
             }
-            Err(LogDownloadError::NotFound(detail))
-                if message.receive_count >= self.options.max_attempts =>
-            {
-                unavailable("not_found", detail)
-            }
-            Err(LogDownloadError::Gone(detail)) => unavailable("gone", detail),
-            Err(error @ LogDownloadError::TooLarge { .. }) => {
-                unavailable("too_large", error.to_string())
-            }
-            Err(error) => {
-                return Err(Failure::Retry(format!(
-                    "{}: job {job_id}: {error}",
-                    request.repo
-                )))
-            }
+            Err(error) => error,
         };
-        self.publish_unavailable(&request, &reason, detail, message.receive_count)
-            .await?;
-        tracing::warn!(repo = %request.repo, job_id, reason, "job log unavailable");
-        Ok(Handled::Unavailable)
+        let attempts = Attempts {
+            receive_count: message.receive_count,
+            max_attempts: self.options.max_attempts,
+            job_skipped: request.job_skipped,
+        };
+        match decide(error, attempts) {
+            Ending::TryAgain(cause) => {
+                Err(Failure::Retry(format!("{repo}: job {job_id}: {cause}")))
+            }
+            Ending::Unavailable { reason, detail } => {
+                self.publish_unavailable(&request, reason, detail, message.receive_count)
+                    .await?;
+                tracing::warn!(%repo, job_id, reason = reason.as_str(), receive_count = message.receive_count, "job log unavailable");
+                Ok(Handled::Unavailable)
+            }
+        }
     }
 
     async fn publish_log(
@@ -244,44 +262,12 @@ impl LogAgent {
         file: &mut tokio::fs::File,
         log: &DownloadedLog,
     ) -> Result<(), Failure> {
-        let subject = &request.subject;
-        let fetched_at = Utc::now();
-        let facts_template =
-            |content: String, encoding, index: u32, count: u32, offset: u64, bytes: u64| {
-                JobLogFacts {
-                    repo: subject.repo.clone(),
-                    run_id: subject.run_id,
-                    run_attempt: subject.run_attempt,
-                    job_id: subject.job_id,
-                    job_name: subject.job_name.clone(),
-                    content_encoding: encoding,
-                    log_content: content,
-                    log_bytes: log.bytes,
-                    log_sha256: log.sha256.clone(),
-                    part_index: index,
-                    part_count: count,
-                    part_offset: offset,
-                    part_bytes: bytes,
-                    fetched_at,
-                }
-            };
-        let overhead = envelope_json(
-            &facts_template(
-                String::new(),
-                ContentEncoding::Base64,
-                u32::MAX,
-                u32::MAX,
-                u64::MAX,
-                u64::MAX,
-            ),
-            subject.job_id,
-        )
-        .len();
-        let budget = self
-            .options
-            .max_message_bytes
-            .saturating_sub(overhead + ATTRIBUTE_ALLOWANCE_BYTES);
-
+        let parts = LogParts {
+            subject: &request.subject,
+            log,
+            fetched_at: self.clock.now(),
+        };
+        let budget = parts.content_budget(self.options.max_message_bytes);
         let planning_file = file
             .try_clone()
             .await
@@ -308,26 +294,11 @@ impl LogAgent {
                 .await
                 .map_err(spool_failure)?;
             file.read_exact(&mut bytes).await.map_err(spool_failure)?;
-            let content = match plan.encoding {
-                ContentEncoding::Utf8 => String::from_utf8(bytes)
-                    .map_err(|error| Failure::Retry(format!("part is not UTF-8: {error}")))?,
-                ContentEncoding::Base64 => base64::engine::general_purpose::STANDARD.encode(bytes),
-            };
             let part = index as u32 + 1;
-            let facts = facts_template(content, plan.encoding, part, count, start, end - start);
-            let event_id = if count == 1 {
-                identity::log_event_id(subject.job_id)
-            } else {
-                identity::log_part_event_id(subject.job_id, part, count)
-            };
-            let envelope = Envelope::new(
-                EventType::JobLogFetched,
-                event_id,
-                Source::Poll,
-                fetched_at,
-                &facts,
-            );
-            batch.push(outgoing(&envelope, &subject.repo));
+            let message = parts
+                .message(bytes, plan.encoding, (part, count), start)
+                .map_err(|error| Failure::Retry(format!("part is not UTF-8: {error}")))?;
+            batch.push(message);
             if batch.len() == MAX_BATCH {
                 self.send(&mut batch).await?;
             }
@@ -340,30 +311,13 @@ impl LogAgent {
     async fn publish_unavailable(
         &self,
         request: &LogRequest,
-        reason: &str,
+        reason: UnavailableReason,
         detail: String,
         attempts: u32,
     ) -> Result<(), Failure> {
-        let subject = &request.subject;
-        let facts = JobLogUnavailableFacts {
-            repo: subject.repo.clone(),
-            run_id: subject.run_id,
-            run_attempt: subject.run_attempt,
-            job_id: subject.job_id,
-            job_name: subject.job_name.clone(),
-            reason: reason.to_string(),
-            detail,
-            attempts,
-        };
-        let envelope = Envelope::new(
-            EventType::JobLogUnavailable,
-            identity::log_unavailable_event_id(subject.job_id),
-            Source::Poll,
-            Utc::now(),
-            &facts,
-        );
-        let mut batch = vec![outgoing(&envelope, &subject.repo)];
-        self.send(&mut batch).await?;
+        let message =
+            unavailable_message(&request.subject, reason, detail, attempts, self.clock.now());
+        self.send(&mut vec![message]).await?;
         self.status.unavailable();
         Ok(())
     }
@@ -462,32 +416,6 @@ async fn keep_invisible(
             tracing::warn!(cause = %error, "cannot extend the visibility of a log request");
         }
     }
-}
-
-fn outgoing(envelope: &Envelope, repo: &str) -> OutgoingMessage {
-    OutgoingMessage {
-        body: serde_json::to_string(envelope).expect("an envelope always serializes"),
-        attributes: BTreeMap::from([
-            (
-                "event_type".to_string(),
-                envelope.event_type.as_str().to_string(),
-            ),
-            ("repo".to_string(), repo.to_string()),
-            ("schema_version".to_string(), SCHEMA_VERSION.to_string()),
-        ]),
-        deduplication_id: envelope.event_id.clone(),
-    }
-}
-
-fn envelope_json(facts: &JobLogFacts, job_id: u64) -> String {
-    let envelope = Envelope::new(
-        EventType::JobLogFetched,
-        identity::log_part_event_id(job_id, u32::MAX, u32::MAX),
-        Source::Poll,
-        Utc::now(),
-        facts,
-    );
-    serde_json::to_string(&envelope).expect("an envelope always serializes")
 }
 
 fn spool_failure(error: std::io::Error) -> Failure {

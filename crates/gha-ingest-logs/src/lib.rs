@@ -4,16 +4,20 @@
 //! metrics queue stays whole for downstream agents). For each request the agent downloads the log
 //! through the GitHub client (redirect, then the log host without the token) into a spool file,
 //! plans its parts so every encoded message fits the size limit, publishes them, and only then
-//! deletes the request. While it works, it keeps extending the request's visibility. A log that
-//! cannot be had ends in a `job_log_unavailable` event; one that keeps failing for other reasons
-//! is left to the queue's redrive policy (dead-letter queue).
+//! deletes the request. While it works, it keeps extending the request's visibility. Every log
+//! ends: one that cannot be had (gone, too large, or not found or not served on the request's
+//! `max_attempts`-th receive, counted by the queue itself, redrive policy or not) ends in a
+//! `job_log_unavailable` event and the request is deleted.
 
 mod agent;
+mod download;
+mod ending;
+mod messages;
 mod parts;
 mod request;
 mod status;
 
-pub use agent::{LogAgent, LogAgentOptions, LogQueues};
+pub use agent::{LogAgent, LogAgentError, LogAgentOptions, LogQueues};
 pub use parts::{plan_parts, PartPlan};
 pub use request::LogRequest;
 pub use status::{LogAgentStatus, LogStatusSnapshot};

@@ -5,6 +5,7 @@
 //! characters `\u001b`), a base64 log's bytes as 4/3. Parts end on character boundaries, so each
 //! part of a UTF-8 log is itself valid UTF-8.
 
+use gha_ingest_core::queue_text::json_escaped_len;
 use std::io::{self, Read};
 
 use gha_ingest_core::log_facts::ContentEncoding;
@@ -93,27 +94,19 @@ pub fn plan_parts(
     })
 }
 
-/// The length of `character` inside a JSON string as serde_json writes it.
-pub(crate) fn json_escaped_len(character: char) -> usize {
-    match character {
-        '"' | '\\' | '\u{8}' | '\u{c}' | '\n' | '\r' | '\t' => 2,
-        control if (control as u32) < 0x20 => 6,
-        other => other.len_utf8(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn encoded_len(text: &str) -> usize {
-        serde_json::to_string(text).unwrap().len() - 2
+        gha_ingest_core::queue_text::to_queue_json(text).len() - 2
     }
 
     #[test]
     fn escaped_lengths_match_serde_json() {
         for character in [
             'a', '"', '\\', '\n', '\t', '\u{1b}', '\u{0}', '\u{7f}', '/', 'é', '✓', '🚀',
+            '\u{fffe}', '\u{ffff}',
         ] {
             assert_eq!(
                 json_escaped_len(character),

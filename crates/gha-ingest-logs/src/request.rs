@@ -8,6 +8,8 @@ use gha_ingest_core::{Envelope, EventType, RepoName};
 pub struct LogRequest {
     pub repo: RepoName,
     pub subject: LogSubject,
+    /// The job's conclusion was `skipped`: it never ran, and GitHub has no log for it.
+    pub job_skipped: bool,
 }
 
 impl LogRequest {
@@ -20,10 +22,19 @@ impl LogRequest {
                 envelope.event_type
             ));
         }
+        let job_skipped = envelope
+            .data
+            .get("conclusion")
+            .and_then(|value| value.as_str())
+            == Some("skipped");
         let subject: LogSubject = serde_json::from_value(envelope.data)
             .map_err(|err| format!("job facts incomplete: {err}"))?;
         let repo = subject.repo.parse().map_err(|err| format!("{err}"))?;
-        Ok(LogRequest { repo, subject })
+        Ok(LogRequest {
+            repo,
+            subject,
+            job_skipped,
+        })
     }
 }
 
@@ -46,6 +57,12 @@ mod tests {
             ),
             (5, 2, 7)
         );
+        assert!(!request.job_skipped, "no conclusion is not skipped");
+        let skipped = body.replace(
+            r#""status":"completed""#,
+            r#""status":"completed","conclusion":"skipped""#,
+        );
+        assert!(LogRequest::parse(&skipped).unwrap().job_skipped);
     }
 
     #[test]
