@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use gha_ingest_core::RepoName;
-use gha_ingest_queue::testing::{unique_queue_name, MotoServer};
+use gha_ingest_queue::testing::{free_loopback_port, unique_queue_name, MotoServer};
 use gha_ingest_queue::{MessageLimits, MessageQueue};
 use gha_ingest_store::{Destination, StateStore};
 use gha_ingest_tests::*;
@@ -161,6 +161,80 @@ async fn kill_9_between_polling_and_publishing_loses_nothing() {
     let completed = completed_run_ids(&messages);
     let all_runs: HashSet<u64> = handle.list_run_ids(REPO).into_iter().collect();
     assert_eq!(completed, all_runs, "some runs were lost");
+    store.close().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_starts_while_sqs_is_unreachable_and_publishes_once_it_answers() {
+    let sim = start_realtime_sim().await;
+    let handle = sim.handle();
+    handle.add_repo("acme", "webapp");
+    handle.generate_history(REPO, 20, Duration::from_secs(86_400));
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.sqlite");
+    let log = state.with_extension("log");
+    let repo: RepoName = REPO.parse().unwrap();
+    // Nothing listens here yet: connection refused, as when the network or a VPC endpoint is
+    // still coming up. The queue is given by name, so even its URL cannot be resolved.
+    let port = free_loopback_port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let name = unique_queue_name("late");
+    let mut command = daemon_command(&sim.api_url(), &state, &log);
+    command
+        .env("GHA_INGEST__QUEUE__BACKEND", "sqs")
+        .env("GHA_INGEST__QUEUE__METRICS_QUEUE", &name)
+        .env("GHA_INGEST__QUEUE__SQS__ENDPOINT_URL", &endpoint)
+        .env("GHA_INGEST__LOGS__ENABLED", "false")
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("NO_PROXY", "127.0.0.1,localhost");
+    let mut daemon = command.spawn().expect("daemon starts");
+    let store = StateStore::open(&state).await.unwrap();
+    wait_until(
+        "the daemon collected into its outbox while SQS is down",
+        &log,
+        Duration::from_secs(60),
+        || async {
+            store.count_runs(&repo).await.unwrap_or(0) == 20
+                && store.outbox_depth(Destination::Metrics).await.unwrap_or(0) > 20
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        daemon.try_wait().unwrap().is_none(),
+        "the daemon exited while SQS was unreachable:\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+
+    let moto = MotoServer::start_on(port).expect("moto starts on the port the daemon waits for");
+    moto.create_queue(&name, None).await;
+    wait_until(
+        "the outbox is published once SQS answers",
+        &log,
+        Duration::from_secs(120),
+        || async { store.outbox_depth(Destination::Metrics).await.unwrap_or(1) == 0 },
+    )
+    .await;
+    assert!(
+        daemon.try_wait().unwrap().is_none(),
+        "the daemon never exits"
+    );
+    let pid = daemon.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    assert!(daemon.wait().unwrap().success());
+
+    let queue = moto.connect(&name, MessageLimits::default()).await;
+    let messages = drain(&queue).await;
+    let all_runs: HashSet<u64> = handle.list_run_ids(REPO).into_iter().collect();
+    assert_eq!(completed_run_ids(&messages), all_runs);
     store.close().await;
     sim.shutdown().await;
 }

@@ -10,6 +10,7 @@
 //! attribute as MessageGroupId (`default` without one), so ordering holds per repository.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -24,6 +25,7 @@ use aws_sdk_sqs::types::{
 };
 use aws_sdk_sqs::Client;
 use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
 
 use crate::error::QueueError;
 use crate::limits::{
@@ -63,20 +65,24 @@ pub(crate) struct StaticCredentials {
     pub(crate) secret_access_key: String,
 }
 
-/// An SQS queue. Cheap to clone; clones share the HTTP client.
+/// An SQS queue. Cheap to clone; clones share the HTTP client and the resolved URL.
 #[derive(Debug, Clone)]
 pub struct SqsQueue {
     client: Client,
-    queue_url: String,
+    /// Given in the settings, or resolved from the name on first use (`GetQueueUrl`).
+    queue_url: Arc<OnceCell<String>>,
     queue_name: String,
     fifo: bool,
     limits: MessageLimits,
 }
 
 impl SqsQueue {
-    /// Connects with the standard AWS configuration chain (environment, profile, container or
-    /// instance credentials). A queue given by name is resolved now, so a missing queue fails here;
-    /// one given by URL is not contacted (call [`MessageQueue::health_check`]).
+    /// Sets up the client with the standard AWS configuration chain (environment, profile,
+    /// container or instance credentials) without contacting SQS: a daemon must start while the
+    /// network, the endpoint, the credentials or the queue itself are still coming up (a crash
+    /// loop collects nothing). A queue given by name is resolved on first use, and again until
+    /// that succeeds; [`MessageQueue::health_check`] says whether it answers. Only settings that
+    /// can never work fail here: no queue, a malformed URL, no region.
     pub async fn connect(
         settings: SqsQueueSettings,
         limits: MessageLimits,
@@ -101,17 +107,25 @@ impl SqsQueue {
         limits
             .validate()
             .map_err(|message| QueueError::permanent(&queue_name, OPERATION, message))?;
+        let queue_url = OnceCell::new();
+        if is_url(&settings.queue) {
+            url::Url::parse(&settings.queue).map_err(|error| {
+                QueueError::permanent(
+                    &queue_name,
+                    OPERATION,
+                    format!("the queue url {:?} is malformed: {error}", settings.queue),
+                )
+            })?;
+            queue_url
+                .set(settings.queue.clone())
+                .expect("a new cell is empty");
+        }
         let client = build_client(&settings, credentials.as_ref(), &queue_name).await?;
-        let queue_url = if is_url(&settings.queue) {
-            settings.queue.clone()
-        } else {
-            resolve_queue_url(&client, &queue_name, OPERATION).await?
-        };
-        tracing::info!(queue = %queue_name, url = %queue_url, "connected to sqs queue");
+        tracing::info!(queue = %queue_name, "sqs queue configured");
         Ok(SqsQueue {
             client,
             fifo: queue_name.ends_with(FIFO_SUFFIX),
-            queue_url,
+            queue_url: Arc::new(queue_url),
             queue_name,
             limits,
         })
@@ -167,9 +181,16 @@ impl SqsQueue {
         create_queue_if_missing(&client, &queue_name, attributes).await
     }
 
-    /// The queue's URL.
-    pub fn queue_url(&self) -> &str {
-        &self.queue_url
+    /// The queue's URL, resolving its name first if that has not succeeded yet.
+    pub async fn queue_url(&self) -> Result<&str, QueueError> {
+        self.url("get_queue_url").await
+    }
+
+    async fn url(&self, operation: &'static str) -> Result<&str, QueueError> {
+        self.queue_url
+            .get_or_try_init(|| resolve_queue_url(&self.client, &self.queue_name, operation))
+            .await
+            .map(String::as_str)
     }
 
     fn transient(&self, operation: &'static str, message: impl Into<String>) -> QueueError {
@@ -228,7 +249,7 @@ impl SqsQueue {
         let output = self
             .client
             .send_message_batch()
-            .queue_url(&self.queue_url)
+            .queue_url(self.url(OPERATION).await?)
             .set_entries(Some(entries))
             .send()
             .await
@@ -331,7 +352,7 @@ impl MessageQueue for SqsQueue {
         let output = self
             .client
             .receive_message()
-            .queue_url(&self.queue_url)
+            .queue_url(self.url(OPERATION).await?)
             .max_number_of_messages(i32::try_from(max_messages).unwrap_or(1))
             .wait_time_seconds(whole_seconds_up(wait.min(MAX_RECEIVE_WAIT)))
             .visibility_timeout(whole_seconds_up(
@@ -376,7 +397,7 @@ impl MessageQueue for SqsQueue {
     async fn delete(&self, receipt: &ReceiptHandle) -> Result<(), QueueError> {
         self.client
             .delete_message()
-            .queue_url(&self.queue_url)
+            .queue_url(self.url("delete").await?)
             .receipt_handle(&receipt.0)
             .send()
             .await
@@ -391,7 +412,7 @@ impl MessageQueue for SqsQueue {
     ) -> Result<(), QueueError> {
         self.client
             .change_message_visibility()
-            .queue_url(&self.queue_url)
+            .queue_url(self.url("extend_visibility").await?)
             .receipt_handle(&receipt.0)
             .visibility_timeout(whole_seconds_up(
                 visibility_timeout.min(MAX_VISIBILITY_TIMEOUT),
@@ -407,7 +428,7 @@ impl MessageQueue for SqsQueue {
         let output = self
             .client
             .get_queue_attributes()
-            .queue_url(&self.queue_url)
+            .queue_url(self.url(OPERATION).await?)
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
             .send()
@@ -434,7 +455,7 @@ impl MessageQueue for SqsQueue {
     async fn health_check(&self) -> Result<(), QueueError> {
         self.client
             .get_queue_attributes()
-            .queue_url(&self.queue_url)
+            .queue_url(self.url("health_check").await?)
             .attribute_names(QueueAttributeName::QueueArn)
             .send()
             .await

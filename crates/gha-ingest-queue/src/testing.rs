@@ -40,33 +40,39 @@ impl MotoServer {
     ///
     /// Blocks for the start-up (under a second or two); panics if moto cannot be found or started.
     pub fn start() -> MotoServer {
-        let program = find_moto_server().unwrap_or_else(|| panic!("{NOT_FOUND}"));
         let mut last_failure = String::new();
         // A port picked free can be taken before moto binds it; try another one then.
         for _ in 0..START_ATTEMPTS {
-            let port = free_loopback_port();
-            let mut child = Command::new(&program)
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|error| panic!("starting {}: {error}", program.display()));
-            match wait_until_answering(&mut child, port) {
-                Ok(()) => {
-                    return MotoServer {
-                        child,
-                        endpoint_url: format!("http://127.0.0.1:{port}"),
-                    }
-                }
-                Err(failure) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    last_failure = failure;
-                }
+            match MotoServer::start_on(free_loopback_port()) {
+                Ok(server) => return server,
+                Err(failure) => last_failure = failure,
             }
         }
         panic!("moto_server did not start: {last_failure}");
+    }
+
+    /// Starts `moto_server` on `port` (for a test that points a daemon at an SQS that is not
+    /// there yet, then brings it up) and waits until it answers.
+    pub fn start_on(port: u16) -> Result<MotoServer, String> {
+        let program = find_moto_server().unwrap_or_else(|| panic!("{NOT_FOUND}"));
+        let mut child = Command::new(&program)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| panic!("starting {}: {error}", program.display()));
+        match wait_until_answering(&mut child, port) {
+            Ok(()) => Ok(MotoServer {
+                child,
+                endpoint_url: format!("http://127.0.0.1:{port}"),
+            }),
+            Err(failure) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(failure)
+            }
+        }
     }
 
     /// One server shared by every caller that holds it at the same time; it stops when the last
@@ -186,7 +192,8 @@ fn find_moto_server() -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-fn free_loopback_port() -> u16 {
+/// A loopback port nothing listens on right now.
+pub fn free_loopback_port() -> u16 {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|listener| listener.local_addr())
         .map(|address| address.port())

@@ -31,7 +31,7 @@ async fn a_queue_is_found_by_name_or_url() {
     );
 
     let by_name = server.connect(&name, MessageLimits::default()).await;
-    assert_eq!(by_name.queue_url(), url);
+    assert_eq!(by_name.queue_url().await.unwrap(), url);
     assert_eq!(by_name.name(), name);
     let by_url = server.connect(&url, MessageLimits::default()).await;
     assert_eq!(by_url.name(), name);
