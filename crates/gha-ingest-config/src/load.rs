@@ -439,6 +439,8 @@ mod tests {
                 embedded: EmbeddedQueueSettings {
                     path: PathBuf::from("q"),
                     max_receive_count: 1,
+                    retention_days: 1,
+                    max_bytes: 1_048_576,
                 },
                 sqs: SqsSettings {
                     region: Some("r".to_owned()),

@@ -220,6 +220,11 @@ pub struct EmbeddedQueueSettings {
     pub path: PathBuf,
     /// How many times a message is delivered before it is moved aside as dead (at least 1).
     pub max_receive_count: u32,
+    /// Days a message is kept when nobody consumes it (1 to 14, like SQS's retention).
+    pub retention_days: u32,
+    /// Bytes of messages one queue keeps at most (at least 1 MiB); past it the oldest are
+    /// dropped, with a warning and `gha_ingest_queue_dropped_messages_total`.
+    pub max_bytes: u64,
 }
 
 /// `[queue.sqs]`: AWS SQS. Credentials come from the standard AWS chain (environment, profile,

@@ -308,6 +308,19 @@ fn validate_queue(queue: &QueueSettings, problems: &mut Problems) {
         "queue.embedded.max_receive_count",
         problems,
     );
+    require_between(
+        queue.embedded.retention_days,
+        1,
+        14,
+        "queue.embedded.retention_days",
+        problems,
+    );
+    require_at_least(
+        queue.embedded.max_bytes,
+        1_048_576,
+        "queue.embedded.max_bytes",
+        problems,
+    );
     validate_sqs(&queue.sqs, problems);
 }
 

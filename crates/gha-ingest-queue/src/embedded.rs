@@ -11,6 +11,12 @@
 //! Use a file of its own for the queue: its migrations are tracked in sqlx's table, which a second
 //! migrator (the state store's) in the same file would reject.
 //!
+//! Bounds: SQS keeps a message at most 14 days; a file on the daemon's volume must not grow
+//! without limit either when nobody consumes it (the demo, a consumer that is down). Messages
+//! older than `retention` are dropped, and past `max_bytes` of bodies the oldest go first, each
+//! time with a warning in the log and a count in `dropped_total` (exported as a metric). Checked
+//! after a send, at most once a minute.
+//!
 //! Receipts: only the latest receipt of a message acts on it. Deleting with an older one (the
 //! message was received again since) succeeds and does nothing, so a slow consumer never deletes
 //! another consumer's claim; extending with an older one fails with [`QueueError::Permanent`].
@@ -20,6 +26,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -41,13 +48,22 @@ const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// The most deliveries a redrive policy may allow, as on SQS.
 const MAX_RECEIVE_COUNT_LIMIT: u32 = 1_000;
 
+/// SQS's longest message retention, the embedded queue's default.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(14 * 86_400);
+
+/// The default cap on the bodies one embedded queue keeps: 1 GiB.
+pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
+
+/// How often the bounds are checked, at most.
+const BOUNDS_CHECK_INTERVAL: Duration = Duration::from_secs(60);
+
 /// The name of the dead-letter queue of `queue_name` in the same file.
 pub(crate) fn dead_letter_queue_name(queue_name: &str) -> String {
     format!("{queue_name}-dlq")
 }
 
 /// How an [`EmbeddedQueue`] behaves.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmbeddedQueueOptions {
     /// After this many deliveries without a delete, the next receive moves the message to the queue
     /// `<name>-dlq` in the same file instead of delivering it, like an SQS redrive policy. `None`
@@ -55,6 +71,28 @@ pub struct EmbeddedQueueOptions {
     pub max_receive_count: Option<u32>,
     /// The message size limit, checked as SQS would.
     pub limits: MessageLimits,
+    /// Messages older than this are dropped (SQS's `MessageRetentionPeriod`; default 14 days).
+    pub retention: Duration,
+    /// Past this many bytes of bodies in the queue, the oldest messages are dropped.
+    pub max_bytes: u64,
+}
+
+impl Default for EmbeddedQueueOptions {
+    fn default() -> Self {
+        EmbeddedQueueOptions {
+            max_receive_count: None,
+            limits: MessageLimits::default(),
+            retention: DEFAULT_RETENTION,
+            max_bytes: DEFAULT_MAX_BYTES,
+        }
+    }
+}
+
+/// What the clones of one queue share about its bounds.
+#[derive(Debug, Default)]
+struct Bounds {
+    last_checked: Mutex<Option<std::time::Instant>>,
+    dropped: AtomicU64,
 }
 
 /// A named queue in a SQLite file. Cheap to clone; clones share the connection pool.
@@ -66,6 +104,7 @@ pub struct EmbeddedQueue {
     options: EmbeddedQueueOptions,
     /// Wakes this process's long polls on the queue when a message is sent in this process.
     sent: Arc<Notify>,
+    bounds: Arc<Bounds>,
 }
 
 impl EmbeddedQueue {
@@ -106,6 +145,7 @@ impl EmbeddedQueue {
             queue_name: queue_name.to_owned(),
             options,
             sent,
+            bounds: Arc::default(),
         })
     }
 
@@ -120,14 +160,86 @@ impl EmbeddedQueue {
             queue_name: dlq_name,
             options: EmbeddedQueueOptions {
                 max_receive_count: None,
-                limits: self.options.limits,
+                ..self.options.clone()
             },
+            bounds: Arc::default(),
         }
     }
 
     /// The file the queue lives in.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Drops what is past the retention, then the oldest messages while the bodies exceed
+    /// `max_bytes` (down to 90% of it, so a busy queue does not trim on every send). Returns how
+    /// many messages were dropped.
+    pub async fn enforce_bounds(&self) -> Result<u64, QueueError> {
+        const OPERATION: &str = "enforce_bounds";
+        let classify = |context: &'static str| {
+            move |error| classify_sqlx_error(&self.queue_name, OPERATION, context, error)
+        };
+        let oldest_kept = now_millis().saturating_sub(duration_millis(self.options.retention));
+        let expired =
+            sqlx::query("DELETE FROM queue_messages WHERE queue_name = ?1 AND sent_at_ms < ?2")
+                .bind(&self.queue_name)
+                .bind(oldest_kept)
+                .execute(&self.pool)
+                .await
+                .map_err(classify("dropping expired messages"))?
+                .rows_affected();
+        let total_bytes: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(SUM(body_bytes), 0) FROM queue_messages WHERE queue_name = ?1",
+        )
+        .bind(&self.queue_name)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(classify("summing message sizes"))?;
+        let max_bytes = i64::try_from(self.options.max_bytes).unwrap_or(i64::MAX);
+        let mut over_cap = 0;
+        if total_bytes > max_bytes {
+            let excess = total_bytes - max_bytes / 10 * 9;
+            over_cap = sqlx::query(
+                "DELETE FROM queue_messages WHERE sequence IN ( \
+                   SELECT sequence FROM ( \
+                     SELECT sequence, SUM(body_bytes) OVER (ORDER BY sequence) - body_bytes AS before \
+                     FROM queue_messages WHERE queue_name = ?1) \
+                   WHERE before < ?2)",
+            )
+            .bind(&self.queue_name)
+            .bind(excess)
+            .execute(&self.pool)
+            .await
+            .map_err(classify("dropping the oldest messages"))?
+            .rows_affected();
+        }
+        if expired + over_cap > 0 {
+            self.bounds
+                .dropped
+                .fetch_add(expired + over_cap, Ordering::Relaxed);
+            tracing::warn!(queue = %self.queue_name, expired, over_cap,
+                retention_secs = self.options.retention.as_secs(), max_bytes = self.options.max_bytes,
+                "embedded queue dropped its oldest messages to stay within its bounds (is a consumer reading it?)");
+        }
+        Ok(expired + over_cap)
+    }
+
+    /// [`enforce_bounds`](Self::enforce_bounds) when the last check is a minute old.
+    async fn enforce_bounds_when_due(&self) {
+        {
+            let mut last_checked = self
+                .bounds
+                .last_checked
+                .lock()
+                .expect("bounds lock poisoned");
+            if last_checked.is_some_and(|last| last.elapsed() < BOUNDS_CHECK_INTERVAL) {
+                return;
+            }
+            *last_checked = Some(std::time::Instant::now());
+        }
+        if let Err(error) = self.enforce_bounds().await {
+            tracing::warn!(queue = %self.queue_name, cause = %error, "cannot enforce the embedded queue's bounds");
+        }
     }
 
     /// Moves messages delivered `max_receive_count` times to the dead-letter queue, then claims
@@ -265,6 +377,10 @@ impl EmbeddedQueue {
 
 #[async_trait]
 impl MessageQueue for EmbeddedQueue {
+    fn dropped_total(&self) -> u64 {
+        self.bounds.dropped.load(Ordering::Relaxed)
+    }
+
     fn name(&self) -> &str {
         &self.queue_name
     }
@@ -297,8 +413,8 @@ impl MessageQueue for EmbeddedQueue {
             })?;
             sqlx::query(
                 "INSERT INTO queue_messages \
-                 (queue_name, message_id, body, attributes, deduplication_id, sent_at_ms, visible_at_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                 (queue_name, message_id, body, attributes, deduplication_id, sent_at_ms, visible_at_ms, body_bytes) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
             )
             .bind(&self.queue_name)
             .bind(new_message_id())
@@ -306,6 +422,7 @@ impl MessageQueue for EmbeddedQueue {
             .bind(attributes_json)
             .bind(&message.deduplication_id)
             .bind(now)
+            .bind(i64::try_from(message.body.len()).unwrap_or(i64::MAX))
             .execute(&mut *transaction)
             .await
             .map_err(|error| classify_sqlx_error(&self.queue_name, OPERATION, "inserting a message", error))?;
@@ -314,6 +431,7 @@ impl MessageQueue for EmbeddedQueue {
             classify_sqlx_error(&self.queue_name, OPERATION, "committing", error)
         })?;
         self.sent.notify_waiters();
+        self.enforce_bounds_when_due().await;
         tracing::debug!(
             queue = %self.queue_name,
             sent = valid.len(),

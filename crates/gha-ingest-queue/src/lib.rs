@@ -92,4 +92,11 @@ pub trait MessageQueue: Send + Sync + std::fmt::Debug {
 
     /// Checks that the queue exists and is reachable.
     async fn health_check(&self) -> Result<(), QueueError>;
+
+    /// Messages the queue itself dropped since this process started, to stay within its bounds
+    /// (the embedded queue's retention and size cap). SQS expires messages past its retention
+    /// without telling anyone: 0.
+    fn dropped_total(&self) -> u64 {
+        0
+    }
 }

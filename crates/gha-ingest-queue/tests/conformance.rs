@@ -57,6 +57,7 @@ fn open_embedded(spec: QueueSpec) -> Pin<Box<dyn Future<Output = QueueUnderTest>
             limits: MessageLimits {
                 max_message_bytes: spec.max_message_bytes,
             },
+            ..EmbeddedQueueOptions::default()
         };
         let queue = EmbeddedQueue::open(
             &directory.path().join("queue.sqlite"),

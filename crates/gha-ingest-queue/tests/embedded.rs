@@ -266,3 +266,61 @@ async fn invalid_options_are_refused() {
     assert!(!error.is_retryable());
     assert!(error.to_string().contains("bad/name"), "{error}");
 }
+
+#[tokio::test]
+async fn past_its_size_cap_the_queue_drops_its_oldest_messages_and_counts_them() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let options = EmbeddedQueueOptions {
+        max_bytes: 1_000,
+        ..EmbeddedQueueOptions::default()
+    };
+    let queue = EmbeddedQueue::open(&directory.path().join("queue.sqlite"), "capped", options)
+        .await
+        .unwrap();
+    for index in 0..20 {
+        let body = format!("{index:03}{}", "x".repeat(97));
+        queue.send_batch(&[message(&body)]).await.unwrap();
+    }
+    // The first send checked the bounds; the rest were within the minute: check now.
+    let dropped = queue.enforce_bounds().await.unwrap();
+    assert_eq!(
+        dropped, 11,
+        "down to 90% of the cap: 9 messages of 100 bytes kept"
+    );
+    assert_eq!(queue.dropped_total(), 11);
+    let kept: BTreeSet<String> = queue
+        .receive(10, Duration::ZERO, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|received| received.body[..3].to_string())
+        .collect();
+    let newest: BTreeSet<String> = (11..20).map(|index| format!("{index:03}")).collect();
+    assert_eq!(kept, newest, "the oldest went first");
+}
+
+#[tokio::test]
+async fn messages_past_the_retention_are_dropped() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let options = EmbeddedQueueOptions {
+        retention: Duration::ZERO,
+        ..EmbeddedQueueOptions::default()
+    };
+    let queue = EmbeddedQueue::open(&directory.path().join("queue.sqlite"), "expiring", options)
+        .await
+        .unwrap();
+    queue
+        .send_batch(&[message("one"), message("two")])
+        .await
+        .unwrap();
+    // A retention of zero: anything sent before this millisecond is past it (the send itself
+    // may have checked already; either way both are dropped, and counted once).
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    queue.enforce_bounds().await.unwrap();
+    assert_eq!(queue.dropped_total(), 2);
+    assert!(queue
+        .receive(10, Duration::ZERO, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .is_empty());
+}

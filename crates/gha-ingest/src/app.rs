@@ -238,9 +238,14 @@ async fn open_queue(settings: &Settings, name: &str) -> anyhow::Result<Arc<dyn M
     };
     match settings.queue.backend {
         QueueBackend::Embedded => {
+            let embedded_settings = &settings.queue.embedded;
             let options = EmbeddedQueueOptions {
-                max_receive_count: Some(settings.queue.embedded.max_receive_count),
+                max_receive_count: Some(embedded_settings.max_receive_count),
                 limits,
+                retention: Duration::from_secs(
+                    u64::from(embedded_settings.retention_days) * 86_400,
+                ),
+                max_bytes: embedded_settings.max_bytes,
             };
             embedded(&settings.queue.embedded.path, name, options).await
         }
