@@ -93,6 +93,57 @@ struct GithubView {
     rate_limit_waits_total: u64,
 }
 
+/// Entities the pipeline could not read: being retried, or given up on.
+#[derive(Debug, Serialize)]
+struct FailuresView {
+    retrying: u64,
+    given_up: u64,
+    /// The most recent ones, newest first.
+    recent: Vec<FailureView>,
+}
+
+#[derive(Debug, Serialize)]
+struct FailureView {
+    repo: String,
+    entity: &'static str,
+    run_id: Option<u64>,
+    run_attempt: Option<u32>,
+    commit_sha: Option<String>,
+    attempts: u32,
+    reason: String,
+    next_retry_at: DateTime<Utc>,
+    given_up_at: Option<DateTime<Utc>>,
+}
+
+async fn failures_view(state: &SharedState) -> Result<FailuresView, ApiError> {
+    let (retrying, given_up) = state.store.failure_counts().await?;
+    let recent = state
+        .store
+        .recent_failures(RECENT_FAILURES_SHOWN)
+        .await?
+        .into_iter()
+        .map(|failure| FailureView {
+            repo: failure.repo,
+            entity: failure.kind.as_str(),
+            run_id: failure.run_id,
+            run_attempt: failure.run_attempt,
+            commit_sha: failure.sha,
+            attempts: failure.attempts,
+            reason: failure.reason,
+            next_retry_at: failure.next_retry_at,
+            given_up_at: failure.given_up_at,
+        })
+        .collect();
+    Ok(FailuresView {
+        retrying,
+        given_up,
+        recent,
+    })
+}
+
+/// How many unreadable entities the status lists.
+const RECENT_FAILURES_SHOWN: u32 = 20;
+
 #[derive(Debug, Serialize)]
 pub(crate) struct StatusView {
     now: DateTime<Utc>,
@@ -103,6 +154,7 @@ pub(crate) struct StatusView {
     repositories: usize,
     queues: Vec<QueueView>,
     outbox: OutboxView,
+    failures: FailuresView,
     github: GithubView,
     collect_now_available: bool,
     mutations_enabled: bool,
@@ -130,6 +182,7 @@ pub(crate) async fn status(State(state): State<SharedState>) -> Result<Json<Stat
         repositories: state.store.repositories().await?.len(),
         queues: queue_views(&state).await,
         outbox,
+        failures: failures_view(&state).await?,
         github: github_view(&state),
         collect_now_available: state.trigger.is_some(),
         mutations_enabled: state.admin_token.as_deref().is_some_and(|t| !t.is_empty()),

@@ -304,6 +304,23 @@ async fn render(state: &SharedState) -> Result<String, ApiError> {
         }
     }
     out.family("gha_ingest_queue_depth_messages", Gauge, "Approximate messages in each queue, waiting (visible) or received and not yet deleted (in_flight).", &depths);
+    let dropped: Vec<(Vec<(&str, &str)>, f64)> = state
+        .queues
+        .iter()
+        .map(|(role, queue)| (vec![("role", role.as_str())], queue.dropped_total() as f64))
+        .collect();
+    out.family("gha_ingest_queue_dropped_messages_total", Counter, "Messages the embedded queue dropped to stay within its retention and size cap (nobody consumed them).", &dropped);
+
+    let (retrying, given_up) = state.store.failure_counts().await?;
+    out.family(
+        "gha_ingest_pipeline_unreadable_entities",
+        Gauge,
+        "Runs, attempts, job lists and commits GitHub would not serve: being retried, or given up on with a *_unavailable event.",
+        &[
+            (vec![("state", "retrying")], retrying as f64),
+            (vec![("state", "given_up")], given_up as f64),
+        ],
+    );
 
     let repositories = state.store.repositories().await?;
     let mut last_ok = Vec::new();

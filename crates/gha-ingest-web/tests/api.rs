@@ -118,6 +118,48 @@ async fn status_reports_agents_queues_and_outbox() {
 }
 
 #[tokio::test]
+async fn status_lists_what_github_would_not_serve() {
+    let harness = Harness::start(Setup::default()).await;
+    let status = body(harness.get("/api/status").await).await;
+    assert_eq!(
+        status["failures"],
+        json!({ "retrying": 0, "given_up": 0, "recent": [] })
+    );
+    let now = chrono::Utc::now();
+    let failure = |run_id: u64, given_up: bool| gha_ingest_store::EntityFailure {
+        repo: REPO.to_string(),
+        kind: gha_ingest_store::EntityKind::Jobs,
+        run_id: Some(run_id),
+        run_attempt: Some(1),
+        sha: None,
+        attempts: 2,
+        reason: "not_found".to_string(),
+        last_error: "/repos/acme/widgets/actions/runs/7/attempts/1/jobs: not found".to_string(),
+        first_failed_at: now,
+        next_retry_at: now,
+        given_up_at: given_up.then_some(now),
+    };
+    let changes = gha_ingest_store::ChangeSet {
+        failures: vec![failure(7, false), failure(8, true)],
+        ..Default::default()
+    };
+    harness
+        .store
+        .apply_changes(&REPO.parse().unwrap(), &changes)
+        .await
+        .unwrap();
+    let status = body(harness.get("/api/status").await).await;
+    assert_eq!(status["failures"]["retrying"], json!(1));
+    assert_eq!(status["failures"]["given_up"], json!(1));
+    let recent = status["failures"]["recent"].as_array().unwrap();
+    assert_eq!(recent.len(), 2);
+    assert!(recent
+        .iter()
+        .all(|failure| failure["entity"] == "jobs" && failure["reason"] == "not_found"));
+    harness.stop().await;
+}
+
+#[tokio::test]
 async fn repositories_are_added_listed_and_removed() {
     let harness = Harness::start(Setup::default()).await;
     let listed = body(harness.get("/api/repositories").await).await;

@@ -185,6 +185,12 @@ async fn metrics_parse_as_prometheus_text() {
         assert_eq!(single(&families, counter), 0.0, "{counter}");
     }
     assert!(single(&families, "gha_ingest_github_requests_sent_total") >= 1.0);
+    let unreadable = &families["gha_ingest_pipeline_unreadable_entities"];
+    assert_eq!(unreadable.kind, "gauge");
+    assert_eq!(unreadable.samples.len(), 2, "retrying and given_up");
+    let dropped = &families["gha_ingest_queue_dropped_messages_total"];
+    assert_eq!(dropped.kind, "counter");
+    assert_eq!(dropped.samples.len(), 3, "one per queue role");
     let responses = &families["gha_ingest_github_responses_total"];
     assert_eq!(responses.kind, "counter");
     let ok_responses: f64 = responses
