@@ -55,7 +55,6 @@ fn start_log_agent(
         visibility_timeout: Duration::from_secs(30),
         max_attempts: MAX_ATTEMPTS,
         max_log_bytes: 1024 * 1024 * 1024,
-        log_host_timeout: Duration::from_secs(10),
         max_message_bytes: 262_144,
         spool_dir: world.dir.path().join("spool"),
         retry_delay: Duration::from_secs(1),
@@ -69,8 +68,7 @@ fn start_log_agent(
         },
         options,
         Arc::new(LogAgentStatus::default()),
-    )
-    .expect("the log agent builds");
+    );
     let sim = world.sim();
     let agent = agent.with_clock(Clock::from_fn(move || sim.now()));
     let shutdown = CancellationToken::new();

@@ -18,5 +18,5 @@ mod retry;
 pub use client::{ClientOptions, Fetched, GithubClient, RequestCounters};
 pub use endpoints::{attempt_jobs_path, latest_jobs_path, run_path, CommitWithPulls, RunQuery};
 pub use error::{ErrorClass, GithubError};
-pub use job_log::{DownloadedLog, LogDownloadError};
+pub use job_log::{DownloadedLog, LogDownload, LogDownloadError};
 pub use ratelimit::RateLimitSnapshot;

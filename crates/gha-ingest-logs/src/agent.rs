@@ -5,13 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gha_ingest_core::Clock;
-use gha_ingest_github::{DownloadedLog, GithubClient};
+use gha_ingest_github::{DownloadedLog, GithubClient, LogDownload};
 use gha_ingest_queue::{MessageQueue, OutgoingMessage, ReceivedMessage, MAX_BATCH};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::download::LogDownloader;
 use crate::ending::{decide, Attempts, Ending, UnavailableReason};
 use crate::messages::{unavailable_message, LogParts};
 use crate::parts::plan_parts;
@@ -42,8 +41,6 @@ pub struct LogAgentOptions {
     /// Largest log downloaded; the download stops as soon as a log grows past it (`too_large`).
     /// Bounds the spool to `concurrency × max_log_bytes`.
     pub max_log_bytes: u64,
-    /// Connect and read timeout of the log host.
-    pub log_host_timeout: Duration,
     pub max_message_bytes: usize,
     /// Where logs are spooled while being split (kept on disk, not in memory).
     pub spool_dir: PathBuf,
@@ -56,18 +53,10 @@ pub struct LogAgentOptions {
 #[derive(Debug, Clone)]
 pub struct LogAgent {
     client: GithubClient,
-    downloader: LogDownloader,
     queues: LogQueues,
     options: LogAgentOptions,
     status: Arc<LogAgentStatus>,
     clock: Clock,
-}
-
-/// Why a log agent could not be built.
-#[derive(Debug, thiserror::Error)]
-pub enum LogAgentError {
-    #[error("cannot build the log host's http client: {0}")]
-    LogHostClient(String),
 }
 
 /// How one request ended.
@@ -86,23 +75,19 @@ enum Failure {
 }
 
 impl LogAgent {
-    /// Fails only if the log host's HTTP client cannot be built (no TLS backend).
     pub fn new(
         client: GithubClient,
         queues: LogQueues,
         options: LogAgentOptions,
         status: Arc<LogAgentStatus>,
-    ) -> Result<Self, LogAgentError> {
-        let downloader = LogDownloader::new(options.log_host_timeout, options.max_log_bytes)
-            .map_err(|error| LogAgentError::LogHostClient(error.to_string()))?;
-        Ok(LogAgent {
+    ) -> Self {
+        LogAgent {
             client,
-            downloader,
             queues,
             options,
             status,
             clock: Clock::wall(),
-        })
+        }
     }
 
     /// Takes "now" (`fetched_at`, event timestamps) from `clock` instead of the wall clock.
@@ -226,9 +211,13 @@ impl LogAgent {
                 .map_err(|error| Failure::Retry(format!("spool file: {error}")))?,
         );
         let (repo, job_id) = (&request.repo, request.subject.job_id);
+        let how = LogDownload {
+            max_bytes: self.options.max_log_bytes,
+            job_skipped: request.job_skipped,
+        };
         let fetched = self
-            .downloader
-            .fetch(&self.client, repo, job_id, request.job_skipped, &mut file)
+            .client
+            .download_job_log_with(repo, job_id, &mut file, how)
             .await;
         let error = match fetched {
             Ok(log) => {

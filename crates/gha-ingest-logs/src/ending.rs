@@ -7,7 +7,7 @@
 //! count (404, a failing GitHub or log host); a rate limit is waited out within the receive and a
 //! failure on our side (credentials, spool disk, the logs queue) never gives a log up.
 
-use crate::download::FetchError;
+use gha_ingest_github::LogDownloadError;
 
 /// The `reason` of a `job_log_unavailable` event (see `docs/schema/facts.schema.json`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,20 +60,25 @@ impl Attempts {
     }
 }
 
-pub(crate) fn decide(error: FetchError, attempts: Attempts) -> Ending {
+pub(crate) fn decide(error: LogDownloadError, attempts: Attempts) -> Ending {
     let unavailable = |reason, detail| Ending::Unavailable { reason, detail };
     match error {
-        FetchError::Gone(detail) => unavailable(UnavailableReason::Gone, detail),
-        FetchError::TooLarge { .. } => unavailable(UnavailableReason::TooLarge, error.to_string()),
-        FetchError::NotFound(detail) if attempts.job_skipped || attempts.is_last() => {
+        LogDownloadError::Gone(detail) => unavailable(UnavailableReason::Gone, detail),
+        LogDownloadError::TooLarge { .. } => {
+            unavailable(UnavailableReason::TooLarge, error.to_string())
+        }
+        LogDownloadError::NotFound(detail) if attempts.job_skipped || attempts.is_last() => {
             unavailable(UnavailableReason::NotFound, detail)
         }
-        FetchError::ServerFailing(detail) if attempts.is_last() => {
+        LogDownloadError::Transient(detail) if attempts.is_last() => {
             unavailable(UnavailableReason::Unavailable, detail)
         }
-        FetchError::NotFound(_) | FetchError::ServerFailing(_) | FetchError::Local(_) => {
-            Ending::TryAgain(error.to_string())
-        }
+        LogDownloadError::NotFound(_)
+        | LogDownloadError::Transient(_)
+        | LogDownloadError::Refused(_)
+        | LogDownloadError::Spool(_) => Ending::TryAgain(
+            gha_ingest_core::error_chain(&error).to_string(),
+        ),
     }
 }
 
@@ -83,19 +88,19 @@ mod tests {
 
     #[test]
     fn each_failure_ends_as_the_policy_says() {
-        let not_found = || FetchError::NotFound("log host answered 404".into());
-        let failing = || FetchError::ServerFailing("log host answered 503".into());
-        let local = || FetchError::Local("spool disk full".into());
+        let not_found = || LogDownloadError::NotFound("log host answered 404".into());
+        let failing = || LogDownloadError::Transient("log host answered 503".into());
+        let local = || LogDownloadError::Refused("/repos/o/r/actions/jobs/1/logs: unauthorized (401)".into());
         let at = |receive_count, job_skipped| Attempts {
             receive_count,
             max_attempts: 3,
             job_skipped,
         };
         use UnavailableReason::*;
-        let cases: Vec<(FetchError, Attempts, Option<UnavailableReason>)> = vec![
-            (FetchError::Gone("410".into()), at(1, false), Some(Gone)),
+        let cases: Vec<(LogDownloadError, Attempts, Option<UnavailableReason>)> = vec![
+            (LogDownloadError::Gone("410".into()), at(1, false), Some(Gone)),
             (
-                FetchError::TooLarge { limit: 1 },
+                LogDownloadError::TooLarge { limit: 1 },
                 at(1, false),
                 Some(TooLarge),
             ),

@@ -10,14 +10,13 @@
 //! `job_log_unavailable` event and the request is deleted.
 
 mod agent;
-mod download;
 mod ending;
 mod messages;
 mod parts;
 mod request;
 mod status;
 
-pub use agent::{LogAgent, LogAgentError, LogAgentOptions, LogQueues};
+pub use agent::{LogAgent, LogAgentOptions, LogQueues};
 pub use parts::{plan_parts, PartPlan};
 pub use request::LogRequest;
 pub use status::{LogAgentStatus, LogStatusSnapshot};

@@ -254,7 +254,7 @@ fn download_error(job_id: u64, error: LogDownloadError) -> ApiError {
         LogDownloadError::TooLarge { limit } => ApiError::Upstream(format!(
             "the log of job {job_id} is larger than the viewer's {limit}-byte limit"
         )),
-        LogDownloadError::Transient(detail) => {
+        LogDownloadError::Transient(detail) | LogDownloadError::Refused(detail) => {
             ApiError::Upstream(format!("downloading the log of job {job_id}: {detail}"))
         }
         LogDownloadError::Spool(error) => spool_error(error),

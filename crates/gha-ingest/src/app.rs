@@ -97,8 +97,7 @@ pub async fn run(
         web.queues.push(("logs".to_string(), queues.logs.clone()));
         let status = Arc::new(LogAgentStatus::default());
         web.log_status = Some(status.clone());
-        let agent = LogAgent::new(client.clone(), queues, log_agent_options(&settings), status)
-            .context("starting the log agent")?;
+        let agent = LogAgent::new(client.clone(), queues, log_agent_options(&settings), status);
         tasks.spawn(agent.run(shutdown.clone()));
     }
     if settings.http.enabled {
@@ -196,7 +195,6 @@ pub fn log_agent_options(settings: &Settings) -> LogAgentOptions {
         visibility_timeout: Duration::from_secs(logs.request_visibility_timeout_secs),
         max_attempts: logs.max_attempts,
         max_log_bytes: logs.max_log_bytes,
-        log_host_timeout: Duration::from_secs(settings.github.request_timeout_secs),
         max_message_bytes: settings.queue.max_message_bytes,
         spool_dir: data_dir.join("log-spool"),
         retry_delay: Duration::from_secs(logs.retry_delay_secs),
