@@ -114,4 +114,28 @@ mod tests {
             assert_eq!(json.len(), json_string_len(text) + 2, "{text:?} -> {json}");
         }
     }
+
+    proptest::proptest! {
+        /// Any text GitHub can hold goes through the queue's character check and comes back
+        /// from a JSON parser unchanged, and its accounted length is its escaped length.
+        #[test]
+        fn any_string_survives_the_queue_unchanged(text in proptest::prelude::any::<String>()) {
+            let json = to_queue_json(&serde_json::json!({ "text": text }));
+            proptest::prop_assert_eq!(first_disallowed_char(&json), None);
+            let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
+            proptest::prop_assert_eq!(parsed["text"].as_str(), Some(text.as_str()));
+            proptest::prop_assert_eq!(to_queue_json(&text).len(), json_string_len(&text) + 2);
+        }
+
+        /// Noncharacters and controls, densely: the cases a uniform `String` rarely draws.
+        #[test]
+        fn noncharacter_heavy_strings_survive(
+            text in "[\\u{0}-\\u{1f}\\u{7f}\\u{fffe}\\u{ffff}\\u{fffd}a\"\\\\é😀]{0,64}"
+        ) {
+            let json = to_queue_json(&text);
+            proptest::prop_assert_eq!(first_disallowed_char(&json), None);
+            let parsed: String = serde_json::from_str(&json).unwrap();
+            proptest::prop_assert_eq!(parsed, text);
+        }
+    }
 }
