@@ -178,12 +178,27 @@ async fn poll_health_counts_consecutive_errors_and_resets() {
     assert!(cursor.last_poll_ok_at.is_some());
 }
 
+/// A clock the test moves by hand.
+fn manual_clock() -> (
+    gha_ingest_core::Clock,
+    std::sync::Arc<std::sync::Mutex<chrono::DateTime<chrono::Utc>>>,
+) {
+    let now = std::sync::Arc::new(std::sync::Mutex::new(chrono::Utc::now()));
+    let reader = now.clone();
+    (
+        gha_ingest_core::Clock::from_fn(move || *reader.lock().unwrap()),
+        now,
+    )
+}
+
 #[tokio::test]
 async fn pruned_idempotency_keys_no_longer_guard_and_recent_ones_still_do() {
     let dir = tempfile::tempdir().unwrap();
+    let (clock, now) = manual_clock();
     let store = StateStore::open(&dir.path().join("state.sqlite"))
         .await
-        .unwrap();
+        .unwrap()
+        .with_clock(clock);
     let changes = ChangeSet {
         events: vec![event("run-9-1-queued", Destination::Metrics)],
         ..ChangeSet::default()
@@ -195,13 +210,53 @@ async fn pruned_idempotency_keys_no_longer_guard_and_recent_ones_still_do() {
         "a fresh key is kept"
     );
     assert_eq!(store.apply_changes(&repo(), &changes).await.unwrap(), 0);
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    assert_eq!(store.prune_emitted_events(0).await.unwrap(), 1);
+    *now.lock().unwrap() += chrono::Duration::days(2);
+    assert_eq!(store.prune_emitted_events(1).await.unwrap(), 1);
     assert_eq!(
         store.apply_changes(&repo(), &changes).await.unwrap(),
         1,
         "a pruned key no longer guards"
     );
+}
+
+#[tokio::test]
+async fn state_past_the_horizon_and_etags_no_longer_asked_for_are_pruned() {
+    let dir = tempfile::tempdir().unwrap();
+    let (clock, now) = manual_clock();
+    let store = StateStore::open(&dir.path().join("state.sqlite"))
+        .await
+        .unwrap()
+        .with_clock(clock);
+    let old = run(1, 1, "completed");
+    let mut open = run(2, 1, "in_progress");
+    open.updated_at = old.updated_at;
+    let changes = ChangeSet {
+        runs: vec![RunUpdate { facts: old }, RunUpdate { facts: open }],
+        etags: vec![
+            ("/still-polled".to_string(), "\"a\"".to_string()),
+            ("/no-longer-polled".to_string(), "\"b\"".to_string()),
+        ],
+        ..ChangeSet::default()
+    };
+    store.apply_changes(&repo(), &changes).await.unwrap();
+    for _ in 0..5 {
+        *now.lock().unwrap() += chrono::Duration::days(1);
+        assert!(store.etag("/still-polled").await.unwrap().is_some());
+    }
+    let horizon = *now.lock().unwrap() - chrono::Duration::days(1);
+    let report = store.prune_state(horizon, 3).await.unwrap();
+    assert_eq!((report.runs, report.etags), (1, 1), "{report:?}");
+    assert!(
+        store.stored_run(1).await.unwrap().is_none(),
+        "completed and old"
+    );
+    assert!(
+        store.stored_run(2).await.unwrap().is_some(),
+        "still open: followed"
+    );
+    assert!(store.etag("/still-polled").await.unwrap().is_some());
+    assert!(store.etag("/no-longer-polled").await.unwrap().is_none());
+    assert_eq!(store.etag_count().await.unwrap(), 1);
 }
 
 #[tokio::test]
