@@ -279,3 +279,25 @@ async fn characters_sqs_refuses_and_huge_commit_messages_still_arrive() {
         .count();
     assert_eq!(huge_runs, 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_github_sends_malformed_silences_nothing_else_and_ends_in_its_unavailable_event() {
+    let world = World::start().await;
+    let sim = world.sim();
+    let history = sim.generate_history(REPO, 10, Duration::from_secs(86_400));
+    let garbled = history[4];
+    sim.serve_run_malformed(garbled);
+    let (_moto, metrics) = moto_queue("malformed").await;
+    let daemon = Daemon::start(&world, queues(metrics.clone()), options()).await;
+    cycles(&daemon, &sim, 6, Duration::from_secs(3_600)).await;
+    let messages = drain(metrics.as_ref()).await;
+
+    let mut expected: std::collections::HashSet<u64> = history.iter().copied().collect();
+    expected.remove(&garbled);
+    assert_eq!(completed_run_ids(&messages), expected);
+    let unavailable = of_type(&messages, "workflow_run_unavailable");
+    assert_eq!(unavailable.len(), 1, "{:?}", count_by_type(&messages));
+    assert_eq!(unavailable[0].body["data"]["run_id"], garbled);
+    assert_eq!(unavailable[0].body["data"]["reason"], "malformed");
+    assert_nothing_parked(&daemon).await;
+}

@@ -6,20 +6,94 @@
 //! as `startup_failure` appear. So every optional field is an `Option`, statuses stay strings
 //! (unknown values are kept, not fatal), unknown fields are ignored, and timestamps are parsed as
 //! full RFC 3339 and normalised to UTC.
+//!
+//! A list page is decoded item by item: one run or job GitHub sent malformed (a missing `id`, a
+//! timestamp that does not parse) is set aside as a [`MalformedItem`], with its id where it has
+//! one, and the rest of the page is used. One odd item must not silence its repository.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
 
 /// The status string GitHub uses for a finished run or job.
 pub const STATUS_COMPLETED: &str = "completed";
 
 /// `GET /repos/{owner}/{repo}/actions/runs` and its filtered variants.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default)]
 pub struct RunList {
-    #[serde(default)]
     pub total_count: u64,
-    #[serde(default)]
     pub workflow_runs: Vec<WorkflowRun>,
+    /// Items of the page that could not be decoded.
+    pub malformed: Vec<MalformedItem>,
+}
+
+/// An item of a list page that could not be decoded, set aside so the rest of the page is used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MalformedItem {
+    /// Its `id`, when that much could be read.
+    pub id: Option<u64>,
+    pub error: String,
+}
+
+impl<'de> Deserialize<'de> for RunList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Page {
+            #[serde(default)]
+            total_count: u64,
+            #[serde(default)]
+            workflow_runs: Vec<Box<RawValue>>,
+        }
+        let page = Page::deserialize(deserializer)?;
+        let (workflow_runs, malformed) = decode_each(&page.workflow_runs);
+        Ok(RunList {
+            total_count: page.total_count,
+            workflow_runs,
+            malformed,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for JobList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Page {
+            #[serde(default)]
+            total_count: u64,
+            #[serde(default)]
+            jobs: Vec<Box<RawValue>>,
+        }
+        let page = Page::deserialize(deserializer)?;
+        let (jobs, malformed) = decode_each(&page.jobs);
+        Ok(JobList {
+            total_count: page.total_count,
+            jobs,
+            malformed,
+        })
+    }
+}
+
+/// Decodes each raw item on its own; the ones that fail are set aside with their id and error.
+fn decode_each<T: DeserializeOwned>(items: &[Box<RawValue>]) -> (Vec<T>, Vec<MalformedItem>) {
+    #[derive(Deserialize)]
+    struct IdOnly {
+        id: Option<u64>,
+    }
+    let mut decoded = Vec::with_capacity(items.len());
+    let mut malformed = Vec::new();
+    for item in items {
+        match serde_json::from_str::<T>(item.get()) {
+            Ok(value) => decoded.push(value),
+            Err(error) => malformed.push(MalformedItem {
+                id: serde_json::from_str::<IdOnly>(item.get())
+                    .ok()
+                    .and_then(|item| item.id),
+                error: error.to_string(),
+            }),
+        }
+    }
+    (decoded, malformed)
 }
 
 /// A workflow run (one attempt of it: the fields describe the latest attempt).
@@ -96,12 +170,12 @@ pub struct Account {
 }
 
 /// `GET .../runs/{id}/jobs` and `.../runs/{id}/attempts/{n}/jobs`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default)]
 pub struct JobList {
-    #[serde(default)]
     pub total_count: u64,
-    #[serde(default)]
     pub jobs: Vec<WorkflowJob>,
+    /// Items of the page that could not be decoded.
+    pub malformed: Vec<MalformedItem>,
 }
 
 /// A job of one run attempt. Each attempt's jobs have their own ids.
@@ -250,6 +324,31 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_malformed_run_is_set_aside_and_the_page_is_used() {
+        let page = r#"{"total_count": 3, "workflow_runs": [
+            {"id": 1, "created_at": "2026-06-01T00:00:00Z", "updated_at": "2026-06-01T00:01:00Z"},
+            {"id": 2, "created_at": "not a time", "updated_at": "2026-06-01T00:01:00Z"},
+            {"name": "no id at all"}
+        ]}"#;
+        let list: RunList = serde_json::from_str(page).unwrap();
+        assert_eq!(list.total_count, 3);
+        assert_eq!(
+            list.workflow_runs
+                .iter()
+                .map(|run| run.id)
+                .collect::<Vec<_>>(),
+            [1]
+        );
+        let ids: Vec<Option<u64>> = list.malformed.iter().map(|item| item.id).collect();
+        assert_eq!(ids, [Some(2), None]);
+        assert!(!list.malformed[0].error.is_empty());
+        let jobs: JobList =
+            serde_json::from_str(r#"{"total_count": 1, "jobs": [{"id": "x"}]}"#).unwrap();
+        assert!(jobs.jobs.is_empty());
+        assert_eq!(jobs.malformed.len(), 1);
+    }
 
     #[test]
     fn step_times_with_offsets_are_normalised_to_utc() {

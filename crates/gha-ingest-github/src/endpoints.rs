@@ -103,19 +103,23 @@ impl GithubClient {
         self.list_jobs(&latest_jobs_path(repo, run_id), etag).await
     }
 
+    /// Every page of a job list. A job GitHub sent malformed is left out with a warning: the
+    /// other jobs of the run, and the run itself, still go out.
     async fn list_jobs(
         &self,
         first: &str,
         etag: Option<&str>,
     ) -> Result<Fetched<Vec<WorkflowJob>>, GithubError> {
-        let (mut jobs, etag, mut next_page) = match self.get_json::<JobList>(first, etag).await? {
+        let (page, etag, mut next_page) = match self.get_json::<JobList>(first, etag).await? {
             Fetched::NotModified => return Ok(Fetched::NotModified),
             Fetched::Modified {
                 value,
                 etag,
                 next_page,
-            } => (value.jobs, etag, next_page),
+            } => (value, etag, next_page),
         };
+        warn_of_malformed_jobs(first, &page);
+        let mut jobs = page.jobs;
         while let Some(path) = next_page.take() {
             if let Fetched::Modified {
                 value,
@@ -123,6 +127,7 @@ impl GithubClient {
                 ..
             } = self.get_json::<JobList>(&path, None).await?
             {
+                warn_of_malformed_jobs(&path, &value);
                 jobs.extend(value.jobs);
                 next_page = following;
             }
@@ -218,6 +223,12 @@ impl GithubClient {
             }
         }
         Ok(items)
+    }
+}
+
+fn warn_of_malformed_jobs(path: &str, page: &JobList) {
+    for item in &page.malformed {
+        tracing::warn!(path, job_id = ?item.id, cause = %item.error, "a job github sent malformed is left out");
     }
 }
 

@@ -173,9 +173,7 @@ impl GithubClient {
                 ))));
             }
         }
-        let too_large = || {
-            HostFailure::Final(LogDownloadError::TooLarge { limit: max_bytes })
-        };
+        let too_large = || HostFailure::Final(LogDownloadError::TooLarge { limit: max_bytes });
         if response
             .content_length()
             .is_some_and(|length| length > max_bytes)

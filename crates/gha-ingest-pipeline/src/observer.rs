@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use gha_ingest_core::facts::{CommitFacts, JobFacts, RunFacts};
-use gha_ingest_core::github::{WorkflowJob, WorkflowRun};
+use gha_ingest_core::github::{MalformedItem, WorkflowJob, WorkflowRun};
 use gha_ingest_core::{RepoName, Source};
 use gha_ingest_github::{
     attempt_jobs_path, latest_jobs_path, run_path, ErrorClass, Fetched, GithubClient, GithubError,
@@ -416,6 +416,30 @@ impl RunObserver<'_> {
             }
         }
         batch.changes.failures.push(recorded.failure);
+        Ok(())
+    }
+
+    /// Items of a list page at `path` that GitHub sent malformed: each one with an id is a run
+    /// that could not be read (retried by its own URL, then announced); the rest of the page is
+    /// used as usual.
+    pub(crate) fn note_malformed_runs(
+        &self,
+        path: &str,
+        malformed: &[MalformedItem],
+        batch: &mut Batch,
+    ) -> Result<(), PollError> {
+        for item in malformed {
+            let error = GithubError::Malformed {
+                path: path.to_string(),
+                detail: item.error.clone(),
+            };
+            match item.id {
+                Some(run_id) => self.note_failure(&Entity::run(run_id, 1), error, batch)?,
+                None => {
+                    tracing::warn!(repo = %self.repo, cause = %error, "a run without a readable id in a list; skipped")
+                }
+            }
+        }
         Ok(())
     }
 

@@ -112,6 +112,8 @@ impl RepoPoller<'_> {
             Fetched::NotModified => return Ok(()),
             Fetched::Modified { value, etag, .. } => (value, etag),
         };
+        self.observer
+            .note_malformed_runs(&path, &list.malformed, &mut cycle.batch)?;
         let runs = &list.workflow_runs;
         let gap_start = discovered_through.unwrap_or(self.observer.tracked_since);
         let oldest_on_page = runs.iter().map(|run| run.created_at).min();
@@ -159,6 +161,8 @@ impl RepoPoller<'_> {
             .list_runs_page(&path, etag.as_deref())
             .await?
         {
+            self.observer
+                .note_malformed_runs(&path, &value.malformed, &mut cycle.batch)?;
             for run in &value.workflow_runs {
                 if cycle.seen.insert(run.id)
                     && self

@@ -113,7 +113,7 @@ impl crate::poller::RepoPoller<'_> {
                 }
                 tracing::warn!(repo = %self.observer.repo, window = %created_range(from, to), total_count = list.total_count, "more runs in one second than github lists; some may be missed");
             }
-            self.observe_page(&list, source, cycle).await?;
+            self.observe_page(&first_page, &list, source, cycle).await?;
             while let Some(path) = next_page.take() {
                 if let Fetched::Modified {
                     value,
@@ -121,7 +121,7 @@ impl crate::poller::RepoPoller<'_> {
                     ..
                 } = self.observer.client.list_runs_page(&path, None).await?
                 {
-                    self.observe_page(&value, source, cycle).await?;
+                    self.observe_page(&path, &value, source, cycle).await?;
                     next_page = following;
                 }
             }
@@ -142,10 +142,13 @@ impl crate::poller::RepoPoller<'_> {
 
     async fn observe_page(
         &self,
+        path: &str,
         list: &RunList,
         source: Source,
         cycle: &mut crate::poller::Cycle,
     ) -> Result<(), crate::PollError> {
+        self.observer
+            .note_malformed_runs(path, &list.malformed, &mut cycle.batch)?;
         for run in &list.workflow_runs {
             if cycle.seen.insert(run.id)
                 && self.observer.observe(run, source, &mut cycle.batch).await?

@@ -165,6 +165,13 @@ impl SimHandle {
         lock(&self.shared.disabled_routes).push(route_contains.to_string());
     }
 
+    /// Serves the run `run_id` malformed from now on, in lists and on its own URL: its
+    /// `created_at` is not a time, as a payload GitHub garbled (or a proxy mangled) would be.
+    /// The other runs of the same page stay well formed.
+    pub fn serve_run_malformed(&self, run_id: u64) {
+        lock(&self.shared.malformed_runs).insert(run_id);
+    }
+
     /// Undoes every `disable_route`.
     pub fn enable_all_routes(&self) {
         lock(&self.shared.disabled_routes).clear();

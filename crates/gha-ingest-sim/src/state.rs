@@ -33,6 +33,8 @@ pub(crate) struct Shared {
     pub faults: Mutex<FaultBook>,
     /// Path fragments of API routes that answer 404 until re-enabled (`disable_route`).
     pub disabled_routes: Mutex<Vec<String>>,
+    /// Runs served malformed (`created_at` that is not a time) wherever they appear.
+    pub malformed_runs: Mutex<std::collections::HashSet<u64>>,
     pub rate_limit: Mutex<RateLimiter>,
     pub log_tokens: Mutex<LogTokens>,
     pub api_origin: String,
@@ -52,6 +54,7 @@ impl Shared {
             stats: Mutex::new(SimStats::default()),
             faults: Mutex::new(FaultBook::default()),
             disabled_routes: Mutex::new(Vec::new()),
+            malformed_runs: Mutex::new(std::collections::HashSet::new()),
             rate_limit: Mutex::new(RateLimiter::new(config.rate_limit_per_hour, started_ms)),
             log_tokens: Mutex::new(LogTokens::new(config.seed, DEFAULT_LOG_URL_TTL)),
             api_origin,
