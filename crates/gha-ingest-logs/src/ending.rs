@@ -76,9 +76,9 @@ pub(crate) fn decide(error: LogDownloadError, attempts: Attempts) -> Ending {
         LogDownloadError::NotFound(_)
         | LogDownloadError::Transient(_)
         | LogDownloadError::Refused(_)
-        | LogDownloadError::Spool(_) => Ending::TryAgain(
-            gha_ingest_core::error_chain(&error).to_string(),
-        ),
+        | LogDownloadError::Spool(_) => {
+            Ending::TryAgain(gha_ingest_core::error_chain(&error).to_string())
+        }
     }
 }
 
@@ -90,7 +90,9 @@ mod tests {
     fn each_failure_ends_as_the_policy_says() {
         let not_found = || LogDownloadError::NotFound("log host answered 404".into());
         let failing = || LogDownloadError::Transient("log host answered 503".into());
-        let local = || LogDownloadError::Refused("/repos/o/r/actions/jobs/1/logs: unauthorized (401)".into());
+        let local = || {
+            LogDownloadError::Refused("/repos/o/r/actions/jobs/1/logs: unauthorized (401)".into())
+        };
         let at = |receive_count, job_skipped| Attempts {
             receive_count,
             max_attempts: 3,
@@ -98,7 +100,11 @@ mod tests {
         };
         use UnavailableReason::*;
         let cases: Vec<(LogDownloadError, Attempts, Option<UnavailableReason>)> = vec![
-            (LogDownloadError::Gone("410".into()), at(1, false), Some(Gone)),
+            (
+                LogDownloadError::Gone("410".into()),
+                at(1, false),
+                Some(Gone),
+            ),
             (
                 LogDownloadError::TooLarge { limit: 1 },
                 at(1, false),
