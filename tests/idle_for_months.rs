@@ -49,6 +49,14 @@ async fn an_unchanged_repository_costs_nothing_for_ninety_days_and_its_etags_sta
         cycles += 1;
     }
     let stats = sim.stats();
+    eprintln!(
+        "90 idle days: {cycles} cycles, {} requests, {} not modified, {} rate-limit points; etags {etags_after_day_one} after day one, then {}..={}",
+        stats.requests_total,
+        stats.not_modified_total,
+        stats.rate_limit_points_used,
+        etag_counts.iter().min().unwrap(),
+        etag_counts.iter().max().unwrap(),
+    );
     assert!(stats.requests_total > 1_000, "it did poll: {stats:?}");
     assert_eq!(
         stats.rate_limit_points_used, 0,
