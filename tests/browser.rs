@@ -1,15 +1,24 @@
 //! The dashboard in a real browser: Debian's headless chromium, driven by `browser/dashboard.mjs`
-//! (playwright-core), against the daemon binary, the simulator and the embedded queue. It adds a
-//! repository, triggers a collection, waits for the repository's runs to show and opens a job's
-//! log; it fails if the dashboard stops showing any of that.
+//! (playwright-core), against the daemon binary, the simulator and the embedded queue. As an
+//! operator at an organisation would, it enters the read token, sees the configured
+//! repository's runs with the failed one in red and the running one in amber, filters by
+//! repository, opens a job's log, then with the admin token adds a repository and triggers a
+//! collection; it fails if the dashboard stops doing any of that.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use gha_ingest_sim::RunSpec;
 use gha_ingest_tests::*;
 
-const ADMIN_TOKEN: &str = "browser-test-admin";
+const ADMIN_TOKEN: &str = "browser-test-admin-token-0123";
+const READ_TOKEN: &str = "browser-test-read-token-0123";
+/// Configured from the start: history, one failed run and one still running.
+const CONFIGURED_REPO: &str = "acme/payments-api";
+/// Configured too, so filtering by repository has something to hide.
+const OTHER_REPO: &str = "acme/webapp";
+/// Added through the dashboard.
 const NEW_REPO: &str = "acme/dashboard-demo";
 
 fn free_port() -> u16 {
@@ -28,10 +37,26 @@ async fn an_operator_adds_a_repository_collects_and_reads_a_job_log_in_the_dashb
         "playwright-core is not installed: run scripts/test (it runs `npm ci` in tests/browser)"
     );
     let sim = start_realtime_sim().await;
-    let (owner, name) = NEW_REPO.split_once('/').unwrap();
-    sim.handle().add_repo(owner, name);
+    for repo in [CONFIGURED_REPO, OTHER_REPO, NEW_REPO] {
+        let (owner, name) = repo.split_once('/').unwrap();
+        sim.handle().add_repo(owner, name);
+        sim.handle()
+            .generate_history(repo, 5, Duration::from_secs(3600));
+    }
+    let quick = |conclusion: &str, run_secs| RunSpec {
+        jobs: 2,
+        queue_secs: 0,
+        run_secs,
+        conclusion: Some(conclusion.to_string()),
+        workflow: Some("deploy".to_string()),
+        ..RunSpec::default()
+    };
     sim.handle()
-        .generate_history(NEW_REPO, 5, Duration::from_secs(3600));
+        .create_run(CONFIGURED_REPO, quick("failure", 1));
+    sim.handle()
+        .create_run(CONFIGURED_REPO, quick("success", 3600));
+    // The failed run completes before the daemon's first poll; the other keeps running.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
 
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
@@ -43,6 +68,11 @@ async fn an_operator_adds_a_repository_collects_and_reads_a_job_log_in_the_dashb
         .env("GITHUB_API_URL", sim.api_url())
         .env("GITHUB_TOKEN", TEST_TOKEN)
         .env("GHA_INGEST_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("GHA_INGEST_READ_TOKEN", READ_TOKEN)
+        .env(
+            "GHA_INGEST__PIPELINE__REPOSITORIES",
+            format!("{CONFIGURED_REPO},{OTHER_REPO}"),
+        )
         .env("GHA_INGEST__HTTP__LISTEN", format!("127.0.0.1:{port}"))
         .env("GHA_INGEST__PIPELINE__POLL_INTERVAL_SECS", "60")
         .env("GHA_INGEST__STORE__PATH", dir.path().join("state.sqlite"))
@@ -72,7 +102,13 @@ async fn an_operator_adds_a_repository_collects_and_reads_a_job_log_in_the_dashb
     let output = Command::new("node")
         .current_dir(&browser_dir)
         .arg("dashboard.mjs")
-        .args([url.as_str(), ADMIN_TOKEN, NEW_REPO])
+        .args([
+            url.as_str(),
+            READ_TOKEN,
+            ADMIN_TOKEN,
+            CONFIGURED_REPO,
+            NEW_REPO,
+        ])
         .arg(&screenshot)
         .output()
         .expect("node runs (install Node.js)");

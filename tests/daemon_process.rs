@@ -417,3 +417,41 @@ async fn a_200_mb_log_download_killed_midway_completes_after_restart_in_bounded_
     );
     sim.shutdown().await;
 }
+
+#[test]
+fn check_config_refuses_reads_open_on_a_reachable_address_unless_forced() {
+    let reachable = || {
+        let mut command = base_command();
+        command
+            .args(["check-config"])
+            .env("GITHUB_TOKEN", "x")
+            .env("GHA_INGEST__HTTP__LISTEN", "0.0.0.0:8080");
+        command
+    };
+    let refused = reachable().output().unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8(refused.stderr).unwrap();
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("reads would be open to anyone on 0.0.0.0:8080")
+            && stderr.contains("GHA_INGEST_READ_TOKEN")
+            && stderr.contains("http.allow_open_reads"),
+        "{stderr}"
+    );
+
+    let forced = reachable()
+        .env("GHA_INGEST__HTTP__ALLOW_OPEN_READS", "true")
+        .output()
+        .unwrap();
+    assert_eq!(forced.status.code(), Some(0), "{forced:?}");
+    let with_token = reachable()
+        .env("GHA_INGEST_READ_TOKEN", "a-read-token-of-24-chars-or-more")
+        .output()
+        .unwrap();
+    assert_eq!(with_token.status.code(), Some(0), "{with_token:?}");
+    let stdout = String::from_utf8(with_token.stdout).unwrap();
+    assert!(
+        !stdout.contains("a-read-token-of-24-chars-or-more"),
+        "{stdout}"
+    );
+}

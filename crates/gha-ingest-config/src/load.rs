@@ -42,7 +42,7 @@ const KEYS_WITHOUT_DEFAULT: [&str; 3] = [
 ];
 
 /// Keys that exist in `Settings` but must never be written: secrets are given by reference.
-const INLINE_SECRET_KEYS: [(&str, &str); 2] = [
+const INLINE_SECRET_KEYS: [(&str, &str); 3] = [
     (
         "github.token",
         "a token cannot be written in the configuration: put it in the environment variable named by github.token_env, or in the file named by github.token_file",
@@ -50,6 +50,10 @@ const INLINE_SECRET_KEYS: [(&str, &str); 2] = [
     (
         "http.admin_token",
         "a token cannot be written in the configuration: put it in the environment variable named by http.admin_token_env",
+    ),
+    (
+        "http.read_token",
+        "a token cannot be written in the configuration: put it in the environment variable named by http.read_token_env",
     ),
 ];
 
@@ -457,10 +461,19 @@ mod tests {
                 listen: "127.0.0.1:1".parse().unwrap(),
                 admin_token_env: "A".to_owned(),
                 admin_token: Some(Secret::new("a")),
+                read_token_env: "R".to_owned(),
+                read_token: Some(Secret::new("r")),
+                allow_open_reads: false,
+                metrics_require_token: false,
+                allowed_hosts: vec!["h".to_owned()],
+                log_downloads_max_concurrent: 1,
+                log_max_bytes: 1,
+                log_spool_max_bytes: 1,
             },
             telemetry: TelemetrySettings {
                 log_format: LogFormat::Text,
                 log_level: "info".to_owned(),
+                metrics_repo_label: true,
             },
         }
     }

@@ -270,6 +270,39 @@ pub struct HttpSettings {
     /// be set in a file.
     #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
     pub admin_token: Option<Secret>,
+    /// Name of the environment variable holding the bearer token that every route reading data
+    /// requires (the dashboard's data, the JSON API, job logs); the admin token reads too. At
+    /// least 24 characters. `/healthz` never needs a token, `/metrics` only with
+    /// `metrics_require_token`.
+    pub read_token_env: String,
+    /// The read token, read from the variable named by `read_token_env` during validation;
+    /// `None` when that variable is unset or empty, and then reads are open to anyone who can
+    /// reach the port (refused on a non-loopback `listen` unless `allow_open_reads`). Cannot be
+    /// set in a file.
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub read_token: Option<Secret>,
+    /// Serve reads without a token on a non-loopback address (no read token set). Run and job
+    /// ids, workflow names and logs of private repositories become readable by anyone who can
+    /// reach the port: only for a port that is otherwise protected (a private network, an
+    /// authenticating proxy).
+    pub allow_open_reads: bool,
+    /// Require the read token on `/metrics` too. Off by default, the Prometheus convention: the
+    /// metrics carry counters and repository names (see `telemetry.metrics_repo_label`), never
+    /// commit messages, branches, job names or error text.
+    pub metrics_require_token: bool,
+    /// Host names (and optional `:port`) the server answers to besides the loopback names
+    /// (`localhost`, `127.0.0.1`, `[::1]`), e.g. `gha-ingest.internal.example.com`. Any other
+    /// `Host` header is refused with 421, so a DNS-rebinding page cannot read the API through a
+    /// browser on the same machine.
+    pub allowed_hosts: Vec<String>,
+    /// Job logs the viewer downloads from GitHub at the same time (at least 1); one more is
+    /// refused with 429 and `retry-after`. Each download costs a GitHub rate-limit point.
+    pub log_downloads_max_concurrent: usize,
+    /// Largest job log the viewer downloads, in bytes (at least 1).
+    pub log_max_bytes: u64,
+    /// Bytes the viewer's spool of downloaded logs may hold in all (at least `log_max_bytes`);
+    /// the spool lives beside the state database (`<store dir>/viewer-spool`), not in `/tmp`.
+    pub log_spool_max_bytes: u64,
 }
 
 /// `[telemetry]`: how the daemon logs.
@@ -281,6 +314,10 @@ pub struct TelemetrySettings {
     /// Which log lines are written, as a `tracing` filter directive: `info`, `debug`,
     /// `info,gha_ingest_github=debug`.
     pub log_level: String,
+    /// Label per-repository metrics with the repository name (`repo="owner/name"`). One series
+    /// per repository: fine for tens or hundreds of repositories, turn it off for an organisation
+    /// with thousands (Prometheus keeps every label value as its own series).
+    pub metrics_repo_label: bool,
 }
 
 /// Shape of the daemon's own log lines.

@@ -2,7 +2,7 @@
 //!
 //! It checks every value against its documented range, normalises what has several spellings
 //! (repositories, the API URL) and resolves the secret references (`github.token_env`,
-//! `github.token_file`, `http.admin_token_env`) into `Secret`s. The environment is a parameter,
+//! `github.token_file`, `http.admin_token_env`, `http.read_token_env`) into `Secret`s. The environment is a parameter,
 //! not `std::env`, so tests can load any configuration without touching the process. Every
 //! problem is collected before returning, so an operator fixes them all in one go.
 
@@ -395,9 +395,80 @@ fn validate_store(store: &StoreSettings, queue: &QueueSettings, problems: &mut P
     }
 }
 
+/// The shortest token the HTTP server accepts: long enough that guessing, even unthrottled,
+/// is hopeless (24 random characters), short enough to paste.
+pub const MIN_HTTP_TOKEN_CHARS: usize = 24;
+
 fn validate_http(http: &mut HttpSettings, env: &HashMap<String, String>, problems: &mut Problems) {
     require_env_var_name(&http.admin_token_env, "http.admin_token_env", problems);
+    require_env_var_name(&http.read_token_env, "http.read_token_env", problems);
     http.admin_token = read_secret_env(env, &http.admin_token_env);
+    http.read_token = read_secret_env(env, &http.read_token_env);
+    for (token, variable, key) in [
+        (
+            &http.admin_token,
+            &http.admin_token_env,
+            "http.admin_token_env",
+        ),
+        (
+            &http.read_token,
+            &http.read_token_env,
+            "http.read_token_env",
+        ),
+    ] {
+        if let Some(token) = token {
+            if token.char_count() < MIN_HTTP_TOKEN_CHARS {
+                problems.add(
+                    key,
+                    format!(
+                        "the token in {variable} has {} characters, at least {MIN_HTTP_TOKEN_CHARS} are required (e.g. openssl rand -hex 16)",
+                        token.char_count()
+                    ),
+                );
+            }
+        }
+    }
+    if http.admin_token.is_some() && http.admin_token == http.read_token {
+        problems.add(
+            "http.read_token_env",
+            "the read token must differ from the admin token (a reader could change the configuration)",
+        );
+    }
+    let reads_open = http.read_token.is_none();
+    if http.enabled && reads_open && !http.listen.ip().is_loopback() && !http.allow_open_reads {
+        problems.add(
+            "http.read_token_env",
+            format!(
+                "reads would be open to anyone on {}: set a read token in {} (at least {MIN_HTTP_TOKEN_CHARS} characters), listen on a loopback address, or set http.allow_open_reads = true",
+                http.listen, http.read_token_env
+            ),
+        );
+    }
+    for (index, host) in http.allowed_hosts.iter().enumerate() {
+        let valid = !host.trim().is_empty()
+            && !host.contains("://")
+            && !host.contains('/')
+            && !host.contains(char::is_whitespace);
+        if !valid {
+            problems.add(
+                format!("http.allowed_hosts[{index}]"),
+                format!("{host:?} is not a host name (e.g. gha-ingest.example.com or gha-ingest.example.com:8080)"),
+            );
+        }
+    }
+    require_at_least(
+        http.log_downloads_max_concurrent,
+        1,
+        "http.log_downloads_max_concurrent",
+        problems,
+    );
+    require_at_least(http.log_max_bytes, 1, "http.log_max_bytes", problems);
+    require_at_least(
+        http.log_spool_max_bytes,
+        http.log_max_bytes,
+        "http.log_spool_max_bytes",
+        problems,
+    );
 }
 
 fn validate_telemetry(telemetry: &TelemetrySettings, problems: &mut Problems) {

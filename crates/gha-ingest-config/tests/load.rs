@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use gha_ingest_config::{load, ConfigError, LogFormat, QueueBackend, Settings};
 
 const TOKEN: &str = "ghp_0123456789abcdefSECRETTOKENVALUE";
-const ADMIN_TOKEN: &str = "admin-SECRET-4242";
+const ADMIN_TOKEN: &str = "admin-SECRET-4242-long-enough-token";
 
 fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
     pairs
@@ -183,6 +183,7 @@ backend = "embedded"
         ("GHA_INGEST__QUEUE__BACKEND", "sqs"),
         ("GHA_INGEST__QUEUE__EMBEDDED__MAX_RECEIVE_COUNT", "9"),
         ("GHA_INGEST__HTTP__LISTEN", "0.0.0.0:9090"),
+        ("GHA_INGEST_READ_TOKEN", "read-token-of-at-least-24-chars"),
         ("GHA_INGEST__TELEMETRY__LOG_LEVEL", "debug,hyper=info"),
     ]);
     let settings = load_ok(Some(&file.path), &variables);
@@ -644,10 +645,87 @@ fn the_shipped_files_load() {
     let defaults = load_ok(Some(&root.join("default.toml")), &env_with_token(&[]));
     assert_eq!(defaults, load_ok(None, &env_with_token(&[])));
 
-    let example = load_ok(Some(&root.join("example.toml")), &env_with_token(&[]));
+    // The example listens on 0.0.0.0, so it needs a read token.
+    let example = load_ok(
+        Some(&root.join("example.toml")),
+        &env_with_token(&[("GHA_INGEST_READ_TOKEN", "read-token-of-at-least-24-chars")]),
+    );
     assert_eq!(example.queue.backend, QueueBackend::Sqs);
     assert_eq!(
         example.pipeline.repositories,
         vec!["rust-lang/rust", "tokio-rs/tokio"]
+    );
+}
+
+#[test]
+fn reads_open_on_a_reachable_address_are_refused_unless_forced() {
+    let reachable = [("GHA_INGEST__HTTP__LISTEN", "0.0.0.0:8080")];
+    let error = load_err(None, &env_with_token(&reachable));
+    assert_eq!(error.problems().len(), 1, "{error}");
+    let problem = &error.problems()[0];
+    assert!(
+        problem.starts_with("http.read_token_env: reads would be open to anyone on 0.0.0.0:8080")
+            && problem.contains("GHA_INGEST_READ_TOKEN")
+            && problem.contains("http.allow_open_reads"),
+        "{problem}"
+    );
+
+    let forced = load_ok(
+        None,
+        &env_with_token(&[reachable[0], ("GHA_INGEST__HTTP__ALLOW_OPEN_READS", "true")]),
+    );
+    assert!(forced.http.read_token.is_none());
+    let with_token = load_ok(
+        None,
+        &env_with_token(&[
+            reachable[0],
+            ("GHA_INGEST_READ_TOKEN", "r".repeat(24).as_str()),
+        ]),
+    );
+    assert_eq!(
+        with_token.http.read_token.map(|token| token.char_count()),
+        Some(24)
+    );
+    // Loopback: open reads are the zero-setup default.
+    assert!(load_ok(None, &env_with_token(&[]))
+        .http
+        .read_token
+        .is_none());
+}
+
+#[test]
+fn http_tokens_are_long_and_distinct() {
+    let short = load_err(
+        None,
+        &env_with_token(&[
+            ("GHA_INGEST_ADMIN_TOKEN", "short"),
+            ("GHA_INGEST_READ_TOKEN", "also-short"),
+        ]),
+    );
+    assert_has_problem(
+        &short,
+        "http.admin_token_env: the token in GHA_INGEST_ADMIN_TOKEN has 5 characters, at least 24 are required (e.g. openssl rand -hex 16)",
+    );
+    assert!(
+        short.problems().iter().any(
+            |p| p.starts_with("http.read_token_env: the token in GHA_INGEST_READ_TOKEN has 10")
+        ),
+        "{short}"
+    );
+    assert!(!short.to_string().contains("also-short"), "{short}");
+
+    let same = "x".repeat(30);
+    let shared = load_err(
+        None,
+        &env_with_token(&[
+            ("GHA_INGEST_ADMIN_TOKEN", &same),
+            ("GHA_INGEST_READ_TOKEN", &same),
+        ]),
+    );
+    assert!(
+        shared
+            .to_string()
+            .contains("must differ from the admin token"),
+        "{shared}"
     );
 }

@@ -2,6 +2,9 @@
 //! the recent runs the dashboard shows. Reads come from the agents' status counters, the state
 //! store and the queues; the only writes are to the repository list (persisted in the store,
 //! read by the pipeline agent on every cycle) and a wake-up of the pipeline agent.
+//!
+//! Every read takes [`Reader`]; raw upstream error text (queue and GitHub errors, a
+//! repository's last poll error) is shown only to a trusted reader, others get its class.
 
 use std::collections::HashMap;
 
@@ -20,7 +23,8 @@ use gha_ingest_store::Destination;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::auth::Admin;
+use crate::auth::{Admin, Reader};
+use crate::budget::BudgetSample;
 use crate::error::ApiError;
 use crate::SharedState;
 
@@ -44,6 +48,20 @@ pub(crate) struct QueueView {
     pub in_flight: Option<u64>,
     /// Why the depth is unknown, if it is.
     pub error: Option<String>,
+}
+
+/// What an untrusted reader sees instead of upstream error text.
+const ERROR_HIDDEN: &str = "failing (send a token to see the error)";
+
+/// The error text for a trusted reader, a placeholder for anyone else.
+fn shown_error(error: Option<String>, trusted: bool) -> Option<String> {
+    error.map(|error| {
+        if trusted {
+            error
+        } else {
+            ERROR_HIDDEN.to_string()
+        }
+    })
 }
 
 pub(crate) async fn queue_views(state: &SharedState) -> Vec<QueueView> {
@@ -91,6 +109,8 @@ struct GithubView {
     requests_not_modified_total: u64,
     failed_attempts_total: u64,
     rate_limit_waits_total: u64,
+    /// The budget over the last hour, oldest first.
+    budget_samples: Vec<BudgetSample>,
 }
 
 /// Entities the pipeline could not read: being retried, or given up on.
@@ -115,7 +135,7 @@ struct FailureView {
     given_up_at: Option<DateTime<Utc>>,
 }
 
-async fn failures_view(state: &SharedState) -> Result<FailuresView, ApiError> {
+async fn failures_view(state: &SharedState, trusted: bool) -> Result<FailuresView, ApiError> {
     let (retrying, given_up) = state.store.failure_counts().await?;
     let recent = state
         .store
@@ -129,7 +149,11 @@ async fn failures_view(state: &SharedState) -> Result<FailuresView, ApiError> {
             run_attempt: failure.run_attempt,
             commit_sha: failure.sha,
             attempts: failure.attempts,
-            reason: failure.reason,
+            reason: if trusted {
+                failure.reason
+            } else {
+                ERROR_HIDDEN.to_string()
+            },
             next_retry_at: failure.next_retry_at,
             given_up_at: failure.given_up_at,
         })
@@ -160,16 +184,29 @@ pub(crate) struct StatusView {
     mutations_enabled: bool,
 }
 
-pub(crate) async fn status(State(state): State<SharedState>) -> Result<Json<StatusView>, ApiError> {
+pub(crate) async fn status(
+    State(state): State<SharedState>,
+    reader: Reader,
+) -> Result<Json<StatusView>, ApiError> {
+    let trusted = reader.trusted;
     let pipeline = state.pipeline_status.as_ref().map(|status| {
-        let counters = status.snapshot();
+        let mut counters = status.snapshot();
+        counters.last_error = shown_error(counters.last_error.take(), trusted);
         PipelineView {
             last_cycle_age_secs: age_secs(counters.last_cycle_finished_at),
             counters,
             poll_interval_secs: state.poll_interval_secs,
         }
     });
-    let logs = state.log_status.as_ref().map(|status| status.snapshot());
+    let logs = state.log_status.as_ref().map(|status| {
+        let mut snapshot = status.snapshot();
+        snapshot.last_error = shown_error(snapshot.last_error.take(), trusted);
+        snapshot
+    });
+    let mut queues = queue_views(&state).await;
+    for queue in &mut queues {
+        queue.error = shown_error(queue.error.take(), trusted);
+    }
     let outbox = OutboxView {
         metrics: state.store.outbox_depth(Destination::Metrics).await?,
         log_requests: state.store.outbox_depth(Destination::LogRequests).await?,
@@ -180,12 +217,12 @@ pub(crate) async fn status(State(state): State<SharedState>) -> Result<Json<Stat
         pipeline,
         logs,
         repositories: state.store.repositories().await?.len(),
-        queues: queue_views(&state).await,
+        queues,
         outbox,
-        failures: failures_view(&state).await?,
+        failures: failures_view(&state, trusted).await?,
         github: github_view(&state),
         collect_now_available: state.trigger.is_some(),
-        mutations_enabled: state.admin_token.as_deref().is_some_and(|t| !t.is_empty()),
+        mutations_enabled: state.access.admin_token.is_some(),
     }))
 }
 
@@ -198,6 +235,7 @@ fn github_view(state: &SharedState) -> GithubView {
         requests_not_modified_total: counters.not_modified.load(Relaxed),
         failed_attempts_total: counters.failed_attempts.load(Relaxed),
         rate_limit_waits_total: counters.rate_limit_waits.load(Relaxed),
+        budget_samples: state.budget_samples.snapshot(),
     }
 }
 
@@ -216,6 +254,7 @@ struct RepositoryView {
 
 pub(crate) async fn list_repositories(
     State(state): State<SharedState>,
+    reader: Reader,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let mut views = Vec::new();
     for entry in state.store.repositories().await? {
@@ -226,7 +265,7 @@ pub(crate) async fn list_repositories(
             last_poll_age_secs: age_secs(cursor.last_poll_at),
             last_poll_at: cursor.last_poll_at,
             last_poll_ok_at: cursor.last_poll_ok_at,
-            last_error: cursor.last_error,
+            last_error: shown_error(cursor.last_error, reader.trusted),
             consecutive_errors: cursor.consecutive_errors,
             runs_stored: state.store.count_runs(&entry.repo).await?,
         });
@@ -437,6 +476,7 @@ pub(crate) fn query_u64(
 
 pub(crate) async fn recent_runs(
     State(state): State<SharedState>,
+    _reader: Reader,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let limit = match query_u64(&query, "limit")? {

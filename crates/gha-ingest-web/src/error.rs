@@ -17,9 +17,21 @@ pub enum ApiError {
     /// A mutation without an `Authorization: Bearer` header.
     #[error("this operation requires an admin token: send Authorization: Bearer <token>")]
     MissingToken,
-    /// A mutation with a token that is not the admin token.
-    #[error("the admin token is not valid")]
+    /// A read without a token while a read token is configured.
+    #[error("reading requires a token: send Authorization: Bearer <read or admin token>")]
+    MissingReadToken,
+    /// A token that is not the one this route needs.
+    #[error("the token is not valid for this route")]
     WrongToken,
+    /// The client must slow down: too many wrong tokens, downloads or concurrent downloads.
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        retry_after: std::time::Duration,
+    },
+    /// The request took longer than its route allows.
+    #[error("{0}")]
+    TimedOut(String),
     /// Mutations are disabled because no admin token is configured.
     #[error(
         "changes through the http api are disabled: configure http.admin_token_env to enable them"
@@ -46,13 +58,41 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::MissingToken => StatusCode::UNAUTHORIZED,
+            ApiError::MissingToken | ApiError::MissingReadToken => StatusCode::UNAUTHORIZED,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TimedOut(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::WrongToken | ApiError::MutationsDisabled => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Gone(_) => StatusCode::GONE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl ApiError {
+    /// The same failure again, for every waiter of a shared download (store errors as text).
+    pub(crate) fn duplicate(&self) -> ApiError {
+        match self {
+            ApiError::BadRequest(text) => ApiError::BadRequest(text.clone()),
+            ApiError::MissingToken => ApiError::MissingToken,
+            ApiError::MissingReadToken => ApiError::MissingReadToken,
+            ApiError::WrongToken => ApiError::WrongToken,
+            ApiError::TooManyRequests {
+                message,
+                retry_after,
+            } => ApiError::TooManyRequests {
+                message: message.clone(),
+                retry_after: *retry_after,
+            },
+            ApiError::TimedOut(text) => ApiError::TimedOut(text.clone()),
+            ApiError::MutationsDisabled => ApiError::MutationsDisabled,
+            ApiError::NotFound(text) => ApiError::NotFound(text.clone()),
+            ApiError::Gone(text) => ApiError::Gone(text.clone()),
+            ApiError::Unavailable(text) => ApiError::Unavailable(text.clone()),
+            ApiError::Upstream(text) => ApiError::Upstream(text.clone()),
+            ApiError::Store(_) | ApiError::Internal(_) => ApiError::Internal(self.to_string()),
         }
     }
 }
@@ -68,6 +108,13 @@ impl IntoResponse for ApiError {
             Json(serde_json::json!({ "error": self.to_string() })),
         )
             .into_response();
+        if let ApiError::TooManyRequests { retry_after, .. } = &self {
+            // At least one second: `retry-after: 0` invites a tight loop.
+            let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

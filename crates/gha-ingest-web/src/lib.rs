@@ -2,22 +2,32 @@
 //! metrics, all read from the agents' shared status, the state store and the queues.
 //!
 //! The binary builds a [`WebState`] from the components it already wired, binds a listener and
-//! calls [`serve`] with its shutdown token; tests use [`router`] the same way. Nothing here
-//! drives collection itself: a "collect now" only wakes the pipeline agent through `trigger`,
-//! and repositories added here are picked up by the agent from the store on its next cycle.
+//! calls [`serve`] with its shutdown token. Nothing here drives collection itself: a "collect
+//! now" only wakes the pipeline agent through `trigger`, and repositories added here are picked
+//! up by the agent from the store on its next cycle.
 //!
-//! Read-only routes are open; every route that changes state requires the admin bearer token
-//! (see `auth.rs`). Errors become HTTP answers in exactly one place, `error.rs`.
+//! The port may be reachable by anyone (`0.0.0.0` in a container), so every layer assumes a
+//! hostile client: a foreign `Host` is refused before routing (`host.rs`), every read needs the
+//! read token and every change the admin token (`auth.rs`), failed token attempts are throttled,
+//! the log viewer cannot be used to drain GitHub's budget or the disk (`logs.rs`), readiness is a
+//! cached probe (`health.rs`), and every answer carries browser hardening headers
+//! (`headers.rs`). Errors become HTTP answers in exactly one place, `error.rs`.
 
 mod api;
 mod auth;
+mod budget;
 mod dashboard;
 mod error;
+mod headers;
 mod health;
+mod host;
 mod logs;
 mod metrics;
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::routing::{delete, get, post};
 use axum::Router;
@@ -26,6 +36,7 @@ use gha_ingest_logs::LogAgentStatus;
 use gha_ingest_pipeline::AgentStatus;
 use gha_ingest_queue::MessageQueue;
 use gha_ingest_store::StateStore;
+use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -43,19 +54,79 @@ pub struct WebState {
     pub trigger: Option<Arc<Notify>>,
     /// `(role, queue)` with role `metrics`, `log_requests` or `logs`: depth and readiness.
     pub queues: Vec<(String, Arc<dyn MessageQueue>)>,
+    /// The pipeline's client: its counters and budget are shown, the log viewer downloads with it.
     pub github: GithubClient,
-    /// The bearer token mutations require; `None` refuses every mutation.
-    pub admin_token: Option<String>,
+    /// A client of its own for the readiness probe (same API and token, one request slot), so a
+    /// probe never waits for, nor takes, one of the pipeline's request slots.
+    pub probe_github: GithubClient,
+    /// Who may read and who may change.
+    pub access: AccessPolicy,
+    /// Limits of the job-log viewer.
+    pub log_viewer: LogViewerOptions,
+    /// How long one readiness probe answers `/readyz` before the next is run.
+    pub readiness_ttl: Duration,
+    /// Label per-repository metrics with the repository name.
+    pub metrics_repo_label: bool,
     /// Shown on the dashboard so "last polled N s ago" can be judged against it.
     pub poll_interval_secs: u64,
 }
 
-/// What handlers share: the caller's [`WebState`] plus the server's own caches.
+/// The bearer tokens and the names the server answers to.
+#[derive(Debug, Default, Clone)]
+pub struct AccessPolicy {
+    /// Required by every change, and accepted for reads; `None` refuses every change.
+    pub admin_token: Option<SecretString>,
+    /// Required by every read (with the admin token as an alternative); `None` leaves reads open.
+    pub read_token: Option<SecretString>,
+    /// `/metrics` needs the read token too.
+    pub metrics_require_token: bool,
+    /// Host names (optionally `name:port`) accepted besides loopback names and IP literals.
+    pub allowed_hosts: Vec<String>,
+}
+
+/// How much of GitHub's budget and the disk the log viewer may use.
+#[derive(Debug, Clone)]
+pub struct LogViewerOptions {
+    /// Downloads at once; one more is refused with 429.
+    pub max_concurrent_downloads: usize,
+    /// Largest log downloaded.
+    pub max_log_bytes: u64,
+    /// Folder of the spool files (anonymous files, gone when the process is).
+    pub spool_dir: PathBuf,
+    /// Bytes the spool holds at most, downloads in progress counted at `max_log_bytes`.
+    pub spool_max_bytes: u64,
+    /// Uncached downloads one client may start per minute.
+    pub downloads_per_client_per_minute: u32,
+    /// How long one log request may take, download included.
+    pub time_limit: Duration,
+}
+
+impl LogViewerOptions {
+    /// The defaults of the configuration, spooling into `spool_dir`.
+    pub fn new(spool_dir: PathBuf) -> Self {
+        LogViewerOptions {
+            max_concurrent_downloads: 2,
+            max_log_bytes: 256 * 1024 * 1024,
+            spool_dir,
+            spool_max_bytes: 1024 * 1024 * 1024,
+            downloads_per_client_per_minute: 10,
+            time_limit: Duration::from_secs(120),
+        }
+    }
+}
+
+/// What handlers share: the caller's [`WebState`] plus the server's own caches and guards.
 #[derive(Debug)]
 pub(crate) struct AppState {
     web: WebState,
-    /// Recently downloaded logs, so paging through one does not download it again.
-    pub(crate) log_cache: logs::LogCache,
+    /// Downloaded logs, the downloads in progress and the limits on starting one.
+    pub(crate) log_viewer: logs::LogViewer,
+    /// The last readiness probe.
+    pub(crate) readiness: health::ReadinessCache,
+    /// Failed token attempts per client.
+    pub(crate) auth_failures: auth::FailureThrottle,
+    /// GitHub's budget over the last hour, for the dashboard's chart.
+    pub(crate) budget_samples: budget::BudgetSamples,
 }
 
 impl std::ops::Deref for AppState {
@@ -75,10 +146,9 @@ impl std::fmt::Debug for WebState {
             .field("trigger", &self.trigger.is_some())
             .field("queues", &self.queues)
             .field("github", &self.github)
-            .field(
-                "admin_token",
-                &self.admin_token.as_ref().map(|_| "[redacted]"),
-            )
+            .field("access", &self.access)
+            .field("log_viewer", &self.log_viewer)
+            .field("readiness_ttl", &self.readiness_ttl)
             .field("poll_interval_secs", &self.poll_interval_secs)
             .finish()
     }
@@ -87,14 +157,12 @@ impl std::fmt::Debug for WebState {
 /// The shared handle every handler receives.
 pub(crate) type SharedState = Arc<AppState>;
 
-/// All routes of the server.
-pub fn router(state: WebState) -> Router {
-    let shared: SharedState = Arc::new(AppState {
-        web: state,
-        log_cache: logs::LogCache::default(),
-    });
+/// All routes of the server, behind the host check and the hardening headers.
+fn router(shared: SharedState) -> Router {
     Router::new()
         .route("/", get(dashboard::page))
+        .route("/assets/dashboard.js", get(dashboard::script))
+        .route("/assets/dashboard.css", get(dashboard::stylesheet))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
@@ -111,19 +179,35 @@ pub fn router(state: WebState) -> Router {
         .route("/api/runs", get(api::recent_runs))
         .route("/api/runs/{run_id}/jobs/{job_id}/log", get(logs::job_log))
         .fallback(api::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            host::require_known_host,
+        ))
+        .layer(axum::middleware::map_response(headers::harden))
         .with_state(shared)
 }
 
-/// Serves [`router`] on `listener` until `shutdown` is cancelled, then lets in-flight requests
-/// finish.
+/// Serves the routes on `listener` until `shutdown` is cancelled, then lets in-flight requests
+/// finish. The budget sampler runs alongside and stops with it.
 pub async fn serve(
     listener: TcpListener,
     state: WebState,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let address = listener.local_addr()?;
+    let shared: SharedState = Arc::new(AppState {
+        log_viewer: logs::LogViewer::new(&state.log_viewer)?,
+        readiness: health::ReadinessCache::default(),
+        auth_failures: auth::FailureThrottle::default(),
+        budget_samples: budget::BudgetSamples::default(),
+        web: state,
+    });
+    let sampler = tokio::spawn(budget::sample_until(shared.clone(), shutdown.clone()));
     tracing::info!(%address, "http server listening");
-    axum::serve(listener, router(state))
+    let app = router(shared).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled_owned().await })
-        .await
+        .await;
+    sampler.abort();
+    served
 }

@@ -2,6 +2,11 @@
 //! its `# HELP` and `# TYPE` lines before its samples. Names follow the project's contract,
 //! `gha_ingest_<subsystem>_<name>_<unit>[_total]`; labels are bounded (destination, queue role,
 //! repository — never a run or job id).
+//!
+//! Open by default (the Prometheus convention) because nothing here is private text: no commit
+//! message, branch, workflow or job name, no error text. Repository names appear as a label only
+//! with `telemetry.metrics_repo_label` (one series per repository); `http.metrics_require_token`
+//! puts the endpoint behind the read token.
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
@@ -13,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use gha_ingest_store::Destination;
 
 use crate::api::queue_views;
+use crate::auth::Reader;
 use crate::error::ApiError;
 use crate::SharedState;
 
@@ -101,7 +107,27 @@ fn flag(value: bool) -> f64 {
     }
 }
 
-pub(crate) async fn metrics(State(state): State<SharedState>) -> Result<Response, ApiError> {
+/// Whether the caller may read the metrics: anyone, unless `metrics_require_token`.
+pub(crate) struct MetricsReader;
+
+impl axum::extract::FromRequestParts<SharedState> for MetricsReader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &SharedState,
+    ) -> Result<Self, Self::Rejection> {
+        if state.access.metrics_require_token {
+            Reader::from_request_parts(parts, state).await?;
+        }
+        Ok(MetricsReader)
+    }
+}
+
+pub(crate) async fn metrics(
+    State(state): State<SharedState>,
+    _reader: MetricsReader,
+) -> Result<Response, ApiError> {
     let text = render(&state).await?;
     let headers = [(CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE_0_0_4))];
     Ok((headers, text).into_response())
@@ -329,7 +355,12 @@ async fn render(state: &SharedState) -> Result<String, ApiError> {
         let cursor = state.store.cursor(&entry.repo).await?;
         names.push((entry.repo.to_string(), cursor.last_poll_ok_at));
     }
-    for (name, polled) in &names {
+    let labelled = if state.metrics_repo_label {
+        names.as_slice()
+    } else {
+        &[]
+    };
+    for (name, polled) in labelled {
         if let Some(polled) = polled {
             last_ok.push((vec![("repo", name.as_str())], polled.timestamp() as f64));
         }

@@ -13,29 +13,42 @@ async fn body(response: reqwest::Response) -> Value {
     response.json().await.unwrap()
 }
 
+/// Requests the simulator saw to GitHub's `/rate_limit`.
+fn rate_limit_requests(harness: &Harness) -> u64 {
+    harness
+        .sim()
+        .stats()
+        .by_route
+        .iter()
+        .filter(|(route, _)| route.contains("rate_limit"))
+        .map(|(_, count)| *count)
+        .sum()
+}
+
 #[tokio::test]
 async fn health_and_readiness() {
     let harness = Harness::start(Setup::default()).await;
-    let health = harness.get("/healthz").await;
+    let health = harness.anonymous("/healthz").await;
     assert_eq!(health.status(), StatusCode::OK);
     assert_eq!(health.text().await.unwrap(), "ok");
 
-    let ready = harness.get("/readyz").await;
-    assert_eq!(ready.status(), StatusCode::OK);
-    assert_eq!(body(ready).await, json!({ "ready": true, "reasons": [] }));
-    assert!(
-        harness
-            .sim()
-            .stats()
-            .by_route
-            .keys()
-            .any(|route| route.contains("rate_limit")),
-        "github was not checked"
-    );
+    // Readiness needs no token and is one cached probe, however often it is asked.
+    let answers = futures_join_all(&harness, 8).await;
+    for (status, answer) in answers {
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(answer, json!({ "ready": true, "reasons": [] }));
+    }
+    assert_eq!(rate_limit_requests(&harness), 1, "one probe for 8 requests");
+    harness.stop().await;
 
     // GitHub answers, but the budget is spent: nothing can be collected until the reset.
-    harness.sim().set_rate_limit_remaining(0);
-    let spent = harness.get("/readyz").await;
+    let uncached = Harness::start(Setup {
+        readiness_ttl: Duration::ZERO,
+        ..Setup::default()
+    })
+    .await;
+    uncached.sim().set_rate_limit_remaining(0);
+    let spent = uncached.get("/readyz").await;
     assert_eq!(spent.status(), StatusCode::SERVICE_UNAVAILABLE);
     let answer = body(spent).await;
     assert!(
@@ -45,7 +58,7 @@ async fn health_and_readiness() {
             .starts_with("github: "),
         "{answer}"
     );
-    harness.stop().await;
+    uncached.stop().await;
 
     let broken = Harness::start(Setup {
         with_unreachable_queue: true,
@@ -63,9 +76,25 @@ async fn health_and_readiness() {
             .as_str()
             .unwrap()
             .contains("queue does not exist"),
-        "{answer}"
+        "a reader sees the cause: {answer}"
     );
+    // Without a token: which dependency, not the upstream error text.
+    let anonymous = body(broken.anonymous("/readyz").await).await;
+    assert_eq!(anonymous["reasons"], json!(["logs queue: not ready"]));
     broken.stop().await;
+}
+
+/// `count` concurrent `/readyz` requests without a token: `(status, body)` each.
+async fn futures_join_all(harness: &Harness, count: usize) -> Vec<(StatusCode, Value)> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..count {
+        let request = harness.http.get(harness.url("/readyz"));
+        tasks.spawn(async move {
+            let answer = request.send().await.unwrap();
+            (answer.status(), answer.json::<Value>().await.unwrap())
+        });
+    }
+    tasks.join_all().await
 }
 
 #[tokio::test]
@@ -506,7 +535,9 @@ async fn unknown_routes_are_json_404s_and_the_dashboard_is_served() {
         "collect-now",
         "runs-table",
         "log-viewer",
-        "admin-token",
+        "token",
+        "filter-repo",
+        "budget-chart",
     ] {
         assert!(
             html.contains(&format!("id=\"{id}\"")),

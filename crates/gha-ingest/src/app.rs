@@ -112,11 +112,11 @@ pub async fn run(
             trigger: web.trigger,
             queues: web.queues,
             github: client,
-            admin_token: settings
-                .http
-                .admin_token
-                .as_ref()
-                .map(|secret| secret.expose_secret().to_string()),
+            probe_github: readiness_probe_client(&settings)?,
+            access: web_access(&settings),
+            log_viewer: log_viewer_options(&settings),
+            readiness_ttl: Duration::from_secs(5),
+            metrics_repo_label: settings.telemetry.metrics_repo_label,
             poll_interval_secs: settings.pipeline.poll_interval_secs,
         };
         let web_shutdown = shutdown.clone();
@@ -139,8 +139,26 @@ pub async fn run(
 }
 
 pub fn github_client(settings: &Settings) -> anyhow::Result<GithubClient> {
-    let github = &settings.github;
+    GithubClient::new(client_options(settings)).context("building the github client")
+}
+
+/// A GitHub client for `/readyz` alone: one request slot and no retries of its own, so a probe
+/// never takes or waits for one of the pipeline's slots and fails fast.
+fn readiness_probe_client(settings: &Settings) -> anyhow::Result<GithubClient> {
+    let options = client_options(settings);
     GithubClient::new(ClientOptions {
+        request_timeout: options.request_timeout.min(Duration::from_secs(3)),
+        max_concurrent_requests: 1,
+        max_retries: 0,
+        ..options
+    })
+    .context("building the github client of the readiness probe")
+}
+
+/// The GitHub client as configured.
+fn client_options(settings: &Settings) -> ClientOptions {
+    let github = &settings.github;
+    ClientOptions {
         api_url: github.api_url.clone(),
         token: github
             .token
@@ -153,8 +171,41 @@ pub fn github_client(settings: &Settings) -> anyhow::Result<GithubClient> {
         retry_base_delay: Duration::from_millis(github.retry_base_delay_millis),
         retry_max_delay: Duration::from_secs(github.retry_max_delay_secs),
         secondary_limit_wait: Duration::from_secs(github.secondary_limit_wait_secs),
-    })
-    .context("building the github client")
+    }
+}
+
+/// The HTTP server's tokens (kept as `SecretString`) and host names.
+fn web_access(settings: &Settings) -> gha_ingest_web::AccessPolicy {
+    let http = &settings.http;
+    gha_ingest_web::AccessPolicy {
+        admin_token: http
+            .admin_token
+            .as_ref()
+            .map(|token| token.to_secret_string()),
+        read_token: http
+            .read_token
+            .as_ref()
+            .map(|token| token.to_secret_string()),
+        metrics_require_token: http.metrics_require_token,
+        allowed_hosts: http.allowed_hosts.clone(),
+    }
+}
+
+/// The log viewer's limits; its spool sits beside the state database, in the data volume.
+fn log_viewer_options(settings: &Settings) -> gha_ingest_web::LogViewerOptions {
+    let http = &settings.http;
+    let data_dir = settings
+        .store
+        .path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    gha_ingest_web::LogViewerOptions {
+        max_concurrent_downloads: http.log_downloads_max_concurrent,
+        max_log_bytes: http.log_max_bytes,
+        spool_max_bytes: http.log_spool_max_bytes,
+        ..gha_ingest_web::LogViewerOptions::new(data_dir.join("viewer-spool"))
+    }
 }
 
 pub fn pipeline_options(settings: &Settings) -> PipelineOptions {

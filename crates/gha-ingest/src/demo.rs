@@ -10,7 +10,10 @@ use gha_ingest_sim::{ClockMode, SimConfig, Simulator};
 
 const DEMO_TOKEN: &str = "demo-token-not-a-secret";
 /// The dashboard's admin token in the demo (type it into the dashboard to add repositories).
-const DEMO_ADMIN_TOKEN: &str = "demo-admin";
+/// Printed at start: the demo listens on loopback and its tokens are not secrets.
+const DEMO_ADMIN_TOKEN: &str = "demo-admin-token-not-a-secret";
+/// The dashboard's read token in the demo (type it into the dashboard to see the data).
+const DEMO_READ_TOKEN: &str = "demo-read-token-not-a-secret";
 const DEMO_REPOS: [&str; 2] = ["acme/webapp", "acme/payments-api"];
 
 pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
@@ -44,6 +47,7 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
         ),
         ("GHA_INGEST__QUEUE__BACKEND", "embedded".to_string()),
         ("GHA_INGEST_ADMIN_TOKEN", DEMO_ADMIN_TOKEN.to_string()),
+        ("GHA_INGEST_READ_TOKEN", DEMO_READ_TOKEN.to_string()),
         (
             "GHA_INGEST__QUEUE__EMBEDDED__PATH",
             data_dir.join("queue.sqlite").display().to_string(),
@@ -57,6 +61,10 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
     tracing::info!(simulator = %sim.api_url(), data_dir = %data_dir.display(),
         dashboard = %format!("http://{}/", settings.http.listen),
         "demo running: simulator + both agents + embedded queue + dashboard; Ctrl-C stops it");
+    println!(
+        "dashboard: http://{}/  read token: {DEMO_READ_TOKEN}  admin token: {DEMO_ADMIN_TOKEN}",
+        settings.http.listen
+    );
 
     let shutdown = crate::shutdown::on_signal();
     let activity = tokio::spawn(crate::sim_command::keep_busy(

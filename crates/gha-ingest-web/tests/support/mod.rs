@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 pub const SIM_TOKEN: &str = "sim-token-for-web-tests";
 pub const ADMIN_TOKEN: &str = "admin-token-for-web-tests";
+pub const READ_TOKEN: &str = "read-token-for-the-web-tests";
 pub const REPO: &str = "octo/hello";
 
 /// A queue that is never reachable, for readiness refusals.
@@ -76,22 +77,36 @@ impl UnreachableQueue {
 #[derive(Debug, Clone)]
 pub struct Setup {
     pub admin_token: Option<String>,
+    /// `None`: reads are open (the server is on loopback).
+    pub read_token: Option<String>,
     pub with_agents: bool,
     pub with_unreachable_queue: bool,
+    pub readiness_ttl: Duration,
+    pub max_concurrent_downloads: usize,
+    pub downloads_per_client_per_minute: u32,
+    pub metrics_require_token: bool,
 }
 
 impl Default for Setup {
     fn default() -> Self {
         Setup {
             admin_token: Some(ADMIN_TOKEN.to_string()),
+            read_token: Some(READ_TOKEN.to_string()),
             with_agents: true,
             with_unreachable_queue: false,
+            readiness_ttl: Duration::from_secs(5),
+            max_concurrent_downloads: 2,
+            downloads_per_client_per_minute: 10,
+            metrics_require_token: false,
         }
     }
 }
 
 pub struct Harness {
     pub sim: RunningSim,
+    /// The token [`Harness::get`] sends, if any.
+    pub read_token: Option<String>,
+    pub spool_dir: std::path::PathBuf,
     pub store: StateStore,
     pub trigger: Arc<Notify>,
     pub base: String,
@@ -140,7 +155,7 @@ impl Harness {
         if setup.with_unreachable_queue {
             queues.push(("logs".to_string(), Arc::new(UnreachableQueue)));
         }
-        let github = GithubClient::new(ClientOptions {
+        let options = ClientOptions {
             api_url: sim.api_url().parse().unwrap(),
             token: Some(SIM_TOKEN.to_string()),
             user_agent: "gha-ingest-web-tests".into(),
@@ -150,8 +165,15 @@ impl Harness {
             retry_base_delay: Duration::from_millis(20),
             retry_max_delay: Duration::from_millis(200),
             secondary_limit_wait: Duration::from_secs(1),
+        };
+        let github = GithubClient::new(options.clone()).unwrap();
+        let probe_github = GithubClient::new(ClientOptions {
+            max_concurrent_requests: 1,
+            max_retries: 0,
+            ..options
         })
         .unwrap();
+        let spool_dir = dir.path().join("viewer-spool");
         let trigger = Arc::new(Notify::new());
         let state = WebState {
             store: store.clone(),
@@ -162,12 +184,27 @@ impl Harness {
             trigger: setup.with_agents.then(|| trigger.clone()),
             queues,
             github,
-            admin_token: setup.admin_token.clone(),
+            probe_github,
+            access: gha_ingest_web::AccessPolicy {
+                admin_token: setup.admin_token.clone().map(Into::into),
+                read_token: setup.read_token.clone().map(Into::into),
+                metrics_require_token: setup.metrics_require_token,
+                allowed_hosts: vec!["dashboard.example.com".to_string()],
+            },
+            log_viewer: gha_ingest_web::LogViewerOptions {
+                max_concurrent_downloads: setup.max_concurrent_downloads,
+                downloads_per_client_per_minute: setup.downloads_per_client_per_minute,
+                ..gha_ingest_web::LogViewerOptions::new(spool_dir.clone())
+            },
+            readiness_ttl: setup.readiness_ttl,
+            metrics_repo_label: true,
             poll_interval_secs: 30,
         };
         let shown = format!("{state:?}");
         assert!(
-            !shown.contains(ADMIN_TOKEN) && !shown.contains(SIM_TOKEN),
+            !shown.contains(ADMIN_TOKEN)
+                && !shown.contains(SIM_TOKEN)
+                && !shown.contains(READ_TOKEN),
             "no secret in Debug output: {shown}"
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -176,6 +213,8 @@ impl Harness {
         let server = tokio::spawn(gha_ingest_web::serve(listener, state, shutdown.clone()));
         Harness {
             sim,
+            read_token: setup.read_token.clone(),
+            spool_dir,
             store,
             trigger,
             base,
@@ -194,7 +233,17 @@ impl Harness {
         format!("{}{}", self.base, path)
     }
 
+    /// A GET with the read token (when one is configured).
     pub async fn get(&self, path: &str) -> reqwest::Response {
+        let mut request = self.http.get(self.url(path));
+        if let Some(token) = &self.read_token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// A GET without any token.
+    pub async fn anonymous(&self, path: &str) -> reqwest::Response {
         self.http.get(self.url(path)).send().await.unwrap()
     }
 
