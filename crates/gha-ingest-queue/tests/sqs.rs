@@ -51,23 +51,30 @@ async fn a_queue_is_found_by_name_or_url() {
 async fn a_missing_queue_is_a_permanent_error() {
     let server = MotoServer::shared();
     let missing = unique_queue_name("missing");
-    let error = server
+    // Connecting never looks (a daemon must start while its queue is still being created):
+    // the first use resolves the name, and a missing queue is a permanent error there.
+    let by_name = server
         .try_connect(server.settings(&missing), MessageLimits::default())
         .await
-        .expect_err("no such queue");
+        .expect("connecting does not contact SQS");
+    let error = by_name.health_check().await.expect_err("no such queue");
     assert!(
         matches!(
             error,
             QueueError::Permanent {
-                operation: "connect",
+                operation: "health_check",
                 ..
             }
         ),
         "{error:?}"
     );
     assert!(error.to_string().contains(&missing), "{error}");
+    // Created late, it is found on the next use.
+    server.create_queue(&missing, None).await;
+    by_name.health_check().await.expect("the queue exists now");
 
-    // By URL, connecting does not look; the health check does.
+    // By URL, likewise.
+    let missing = unique_queue_name("missing");
     let url = format!("{}/123456789012/{missing}", server.endpoint_url());
     let queue = server.connect(&url, MessageLimits::default()).await;
     let error = queue.health_check().await.expect_err("no such queue");
