@@ -548,7 +548,7 @@ mod tests {
             listed, emitted,
             "the envelope lists exactly the emitted event types"
         );
-        assert_eq!(listed.len(), 16);
+        assert_eq!(listed.len(), 19);
 
         // Each event schema's `event_type` enum and `schema_file_for` agree, both ways.
         let mut covered = Vec::new();
@@ -587,6 +587,10 @@ mod tests {
         }
     }
 
+    fn chrono_now() -> chrono::DateTime<chrono::Utc> {
+        "2026-06-01T00:00:00Z".parse().unwrap()
+    }
+
     /// Names of `value`'s keys, sorted.
     fn keys(value: &Value) -> Vec<String> {
         let mut keys: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
@@ -620,9 +624,17 @@ mod tests {
         let run = run_completed();
         let (required, properties) = documented("run");
         assert_eq!(keys(&run["data"]), required);
-        let size_flags = ["nested_jobs_omitted", "nested_steps_omitted"];
+        // Present only when they say something: size reductions and unreadable jobs.
+        let optional_markers = [
+            "nested_jobs_omitted",
+            "nested_steps_omitted",
+            "jobs_unavailable",
+            "display_title_truncated",
+            "display_title_length",
+            "truncated_fields",
+        ];
         let mut expected = required.clone();
-        expected.extend(size_flags.map(String::from));
+        expected.extend(optional_markers.map(String::from));
         expected.sort();
         assert_eq!(properties, expected);
 
@@ -642,8 +654,31 @@ mod tests {
         let commit = &commit_metrics()["data"];
         let (required, properties) = documented("commit");
         assert_eq!(keys(commit), required);
-        assert_eq!(properties, required);
+        let truncation_markers = [
+            "commit_message_truncated",
+            "commit_message_length",
+            "truncated_fields",
+        ];
+        let mut expected = required.clone();
+        expected.extend(truncation_markers.map(String::from));
+        expected.sort();
+        assert_eq!(properties, expected);
         assert_eq!(keys(&run["data"]["code_metrics"]), required);
+
+        let unavailable = gha_ingest_core::facts::UnavailableFacts {
+            repo: "o/r".into(),
+            entity: "jobs".into(),
+            run_id: Some(1),
+            run_attempt: Some(1),
+            commit_sha: None,
+            reason: "not_found".into(),
+            detail: "gone".into(),
+            attempts: 5,
+            first_failed_at: chrono_now(),
+        };
+        let (required, properties) = documented("entity_unavailable");
+        assert_eq!(keys(&serde_json::to_value(&unavailable).unwrap()), required);
+        assert_eq!(properties, required);
 
         let (required, properties) = documented("commit_author");
         assert_eq!(keys(&commit["commit_author"]), required);
