@@ -38,37 +38,51 @@ pub struct MalformedItem {
 
 impl<'de> Deserialize<'de> for RunList {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        struct Page {
-            #[serde(default)]
-            total_count: u64,
-            #[serde(default)]
-            workflow_runs: Vec<Box<RawValue>>,
-        }
-        let page = Page::deserialize(deserializer)?;
-        let (workflow_runs, malformed) = decode_each(&page.workflow_runs);
+        let page = LenientPage::read(deserializer, "workflow_runs")?;
         Ok(RunList {
             total_count: page.total_count,
-            workflow_runs,
-            malformed,
+            workflow_runs: page.items,
+            malformed: page.malformed,
         })
     }
 }
 
 impl<'de> Deserialize<'de> for JobList {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        struct Page {
-            #[serde(default)]
-            total_count: u64,
-            #[serde(default)]
-            jobs: Vec<Box<RawValue>>,
-        }
-        let page = Page::deserialize(deserializer)?;
-        let (jobs, malformed) = decode_each(&page.jobs);
+        let page = LenientPage::read(deserializer, "jobs")?;
         Ok(JobList {
             total_count: page.total_count,
-            jobs,
+            jobs: page.items,
+            malformed: page.malformed,
+        })
+    }
+}
+
+/// One page of a GitHub list, `{"total_count": n, "<items_field>": [...]}`, decoded item by item.
+struct LenientPage<T> {
+    total_count: u64,
+    items: Vec<T>,
+    malformed: Vec<MalformedItem>,
+}
+
+impl<T: DeserializeOwned> LenientPage<T> {
+    fn read<'de, D: Deserializer<'de>>(
+        deserializer: D,
+        items_field: &str,
+    ) -> Result<Self, D::Error> {
+        let fields = std::collections::HashMap::<String, Box<RawValue>>::deserialize(deserializer)?;
+        let total_count = fields
+            .get("total_count")
+            .and_then(|raw| serde_json::from_str(raw.get()).ok())
+            .unwrap_or_default();
+        let raw_items: Vec<Box<RawValue>> = match fields.get(items_field) {
+            Some(raw) => serde_json::from_str(raw.get()).map_err(serde::de::Error::custom)?,
+            None => Vec::new(),
+        };
+        let (items, malformed) = decode_each(&raw_items);
+        Ok(LenientPage {
+            total_count,
+            items,
             malformed,
         })
     }

@@ -178,27 +178,27 @@ async fn poll_health_counts_consecutive_errors_and_resets() {
     assert!(cursor.last_poll_ok_at.is_some());
 }
 
-/// A clock the test moves by hand.
-fn manual_clock() -> (
-    gha_ingest_core::Clock,
-    std::sync::Arc<std::sync::Mutex<chrono::DateTime<chrono::Utc>>>,
+/// A store in `dir` on a clock the test moves by hand (through the returned "now").
+async fn store_on_manual_clock(
+    dir: &std::path::Path,
+) -> (
+    StateStore,
+    std::sync::Arc<std::sync::Mutex<chrono::DateTime<Utc>>>,
 ) {
-    let now = std::sync::Arc::new(std::sync::Mutex::new(chrono::Utc::now()));
+    let now = std::sync::Arc::new(std::sync::Mutex::new(Utc::now()));
     let reader = now.clone();
-    (
-        gha_ingest_core::Clock::from_fn(move || *reader.lock().unwrap()),
-        now,
-    )
+    let clock = gha_ingest_core::Clock::from_fn(move || *reader.lock().unwrap());
+    let store = StateStore::open(&dir.join("state.sqlite"))
+        .await
+        .unwrap()
+        .with_clock(clock);
+    (store, now)
 }
 
 #[tokio::test]
 async fn pruned_idempotency_keys_no_longer_guard_and_recent_ones_still_do() {
     let dir = tempfile::tempdir().unwrap();
-    let (clock, now) = manual_clock();
-    let store = StateStore::open(&dir.path().join("state.sqlite"))
-        .await
-        .unwrap()
-        .with_clock(clock);
+    let (store, now) = store_on_manual_clock(dir.path()).await;
     let changes = ChangeSet {
         events: vec![event("run-9-1-queued", Destination::Metrics)],
         ..ChangeSet::default()
@@ -222,11 +222,7 @@ async fn pruned_idempotency_keys_no_longer_guard_and_recent_ones_still_do() {
 #[tokio::test]
 async fn state_past_the_horizon_and_etags_no_longer_asked_for_are_pruned() {
     let dir = tempfile::tempdir().unwrap();
-    let (clock, now) = manual_clock();
-    let store = StateStore::open(&dir.path().join("state.sqlite"))
-        .await
-        .unwrap()
-        .with_clock(clock);
+    let (store, now) = store_on_manual_clock(dir.path()).await;
     let old = run(1, 1, "completed");
     let mut open = run(2, 1, "in_progress");
     open.updated_at = old.updated_at;

@@ -1,6 +1,6 @@
 //! Wiring: configuration in, running agents out. The only place that knows every crate.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -191,15 +191,20 @@ fn web_access(settings: &Settings) -> gha_ingest_web::AccessPolicy {
     }
 }
 
-/// The log viewer's limits; its spool sits beside the state database, in the data volume.
-fn log_viewer_options(settings: &Settings) -> gha_ingest_web::LogViewerOptions {
-    let http = &settings.http;
-    let data_dir = settings
+/// The data volume: the folder of the state database, where the spools live too.
+fn data_dir(settings: &Settings) -> PathBuf {
+    settings
         .store
         .path
         .parent()
         .map(Path::to_path_buf)
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// The log viewer's limits; its spool sits beside the state database, in the data volume.
+fn log_viewer_options(settings: &Settings) -> gha_ingest_web::LogViewerOptions {
+    let http = &settings.http;
+    let data_dir = data_dir(settings);
     gha_ingest_web::LogViewerOptions {
         max_concurrent_downloads: http.log_downloads_max_concurrent,
         max_log_bytes: http.log_max_bytes,
@@ -235,12 +240,7 @@ pub fn pipeline_options(settings: &Settings) -> PipelineOptions {
 
 pub fn log_agent_options(settings: &Settings) -> LogAgentOptions {
     let logs = &settings.logs;
-    let data_dir = settings
-        .store
-        .path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
+    let data_dir = data_dir(settings);
     LogAgentOptions {
         concurrency: logs.concurrency,
         visibility_timeout: Duration::from_secs(logs.request_visibility_timeout_secs),
