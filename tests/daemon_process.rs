@@ -76,6 +76,18 @@ where
     }
 }
 
+/// SIGTERM, as an orchestrator stops a container: the daemon must exit with code 0.
+fn stop_gracefully(daemon: &mut Child) {
+    let pid = daemon.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = daemon.wait().unwrap();
+    assert!(status.success(), "graceful stop exited with {status:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_between_polling_and_publishing_loses_nothing() {
     let sim = start_realtime_sim().await;
@@ -129,15 +141,7 @@ async fn kill_9_between_polling_and_publishing_loses_nothing() {
         },
     )
     .await;
-    // SIGTERM: a clean stop with exit code 0.
-    let pid = daemon.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let status = daemon.wait().unwrap();
-    assert!(status.success(), "graceful stop exited with {status:?}");
+    stop_gracefully(&mut daemon);
 
     let queue = moto.connect(&name, MessageLimits::default()).await;
     let messages = drain(&queue).await;
@@ -223,13 +227,7 @@ async fn the_daemon_starts_while_sqs_is_unreachable_and_publishes_once_it_answer
         daemon.try_wait().unwrap().is_none(),
         "the daemon never exits"
     );
-    let pid = daemon.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    assert!(daemon.wait().unwrap().success());
+    stop_gracefully(&mut daemon);
 
     let queue = moto.connect(&name, MessageLimits::default()).await;
     let messages = drain(&queue).await;
@@ -393,13 +391,7 @@ async fn a_200_mb_log_download_killed_midway_completes_after_restart_in_bounded_
         }
     }
     peak_kib = peak_kib.max(peak_rss_kib(daemon.id()).unwrap_or(0));
-    let pid = daemon.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    assert!(daemon.wait().unwrap().success());
+    stop_gracefully(&mut daemon);
 
     let log: Vec<u8> = parts.into_values().flatten().collect();
     assert_eq!(

@@ -284,31 +284,6 @@ async fn gone_and_missing_logs_become_unavailable_events_and_a_failing_log_host_
     assert!(sim.stats().faults_fired_total >= 3);
 }
 
-/// Takes every message off `queue` (deleting it), so a test can put requests back a few at a time.
-async fn take_all(queue: &dyn MessageQueue) -> Vec<ReceivedMessage> {
-    let mut taken = Vec::new();
-    let mut empty_receives = 0;
-    while empty_receives < 2 {
-        let batch = queue
-            .receive(10, Duration::from_millis(200), Duration::from_secs(60))
-            .await
-            .expect("receive succeeds");
-        if batch.is_empty() {
-            empty_receives += 1;
-            continue;
-        }
-        empty_receives = 0;
-        for message in batch {
-            queue
-                .delete(&message.receipt)
-                .await
-                .expect("delete succeeds");
-            taken.push(message);
-        }
-    }
-    taken
-}
-
 /// Sends `messages` again as new messages (their receive count starts over).
 async fn put_back(queue: &dyn MessageQueue, messages: &[&ReceivedMessage]) {
     let outgoing: Vec<OutgoingMessage> = messages

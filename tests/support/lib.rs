@@ -14,7 +14,9 @@ use gha_ingest_pipeline::{
     AgentStatus, Clock, OutboxPublisher, PipelineAgent, PipelineOptions, QueueSet,
 };
 use gha_ingest_queue::testing::{unique_queue_name, MotoServer};
-use gha_ingest_queue::{EmbeddedQueue, EmbeddedQueueOptions, MessageLimits, MessageQueue};
+use gha_ingest_queue::{
+    EmbeddedQueue, EmbeddedQueueOptions, MessageLimits, MessageQueue, ReceivedMessage,
+};
 use gha_ingest_sim::{ClockMode, RunningSim, SimConfig, SimHandle, Simulator};
 use gha_ingest_store::StateStore;
 use tokio::sync::Notify;
@@ -188,10 +190,9 @@ impl Received {
     }
 }
 
-/// Receives and deletes every message until the queue stays empty; each must match its schema
-/// and carry the filtering attributes.
-pub async fn drain(queue: &dyn MessageQueue) -> Vec<Received> {
-    let mut received = Vec::new();
+/// Receives and deletes every message until the queue stays empty (two empty receives in a row).
+pub async fn take_all(queue: &dyn MessageQueue) -> Vec<ReceivedMessage> {
+    let mut taken = Vec::new();
     let mut empty_receives = 0;
     while empty_receives < 2 {
         let batch = queue
@@ -204,6 +205,23 @@ pub async fn drain(queue: &dyn MessageQueue) -> Vec<Received> {
         }
         empty_receives = 0;
         for message in batch {
+            queue
+                .delete(&message.receipt)
+                .await
+                .expect("delete succeeds");
+            taken.push(message);
+        }
+    }
+    taken
+}
+
+/// [`take_all`], as a consumer sees the messages: each must match its schema and carry the
+/// filtering attributes.
+pub async fn drain(queue: &dyn MessageQueue) -> Vec<Received> {
+    take_all(queue)
+        .await
+        .into_iter()
+        .map(|message| {
             if let Err(errors) = schema::validate_event(&message.body) {
                 panic!(
                     "message does not match its schema: {errors}\n{}",
@@ -220,17 +238,12 @@ pub async fn drain(queue: &dyn MessageQueue) -> Vec<Received> {
                 Some("1")
             );
             assert!(message.attributes.contains_key("repo"));
-            queue
-                .delete(&message.receipt)
-                .await
-                .expect("delete succeeds");
-            received.push(Received {
+            Received {
                 body,
                 attributes: message.attributes,
-            });
-        }
-    }
-    received
+            }
+        })
+        .collect()
 }
 
 /// Counts messages by `event_type`.
