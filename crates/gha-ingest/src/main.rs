@@ -4,6 +4,7 @@
 
 mod app;
 mod demo;
+mod healthcheck;
 mod shutdown;
 mod sim_command;
 mod telemetry;
@@ -51,6 +52,14 @@ enum Command {
     },
     /// The GitHub API simulator alone; prints its base URLs and serves until stopped.
     Sim(sim_command::SimArgs),
+    /// Exit 0 if a running daemon's /healthz answers 200 (a container's HEALTHCHECK).
+    Healthcheck {
+        /// URL to probe; default: /healthz on the configured http.listen address.
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long, short, env = "GHA_INGEST_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Validate a configuration and print the effective one, with secrets redacted.
     CheckConfig {
         #[arg(long, short, env = "GHA_INGEST_CONFIG")]
@@ -127,6 +136,7 @@ async fn dispatch(command: Command) -> ExitCode {
             );
             exit_code(demo::run(&data_dir).await)
         }
+        Command::Healthcheck { url, config } => healthcheck::run(url, config.as_deref()).await,
         Command::Sim(args) => {
             telemetry::init_on_stderr(telemetry::Format::Text, "info");
             exit_code(sim_command::run(args).await)
