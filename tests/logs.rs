@@ -59,6 +59,7 @@ fn start_log_agent(
         spool_dir: world.dir.path().join("spool"),
         retry_delay: Duration::from_secs(1),
         receive_wait: Duration::from_secs(1),
+        shutdown_grace: Duration::from_secs(5),
     };
     let agent = LogAgent::new(
         world.client(),

@@ -21,11 +21,12 @@ pub use load::{
 };
 pub use repository::{is_login, normalize_repository, InvalidRepository, GITHUB_WEB_HOSTS};
 pub use schema::{
-    EmbeddedQueueSettings, GithubSettings, HttpSettings, LogFormat, LogSettings, PipelineSettings,
-    QueueBackend, QueueSettings, Settings, SqsSettings, StoreSettings, TelemetrySettings,
+    DaemonSettings, EmbeddedQueueSettings, GithubSettings, HttpSettings, LogFormat, LogSettings,
+    PipelineSettings, QueueBackend, QueueSettings, Settings, SqsSettings, StoreSettings,
+    TelemetrySettings,
 };
 pub use secret::{Secret, REDACTED};
 pub use validate::{
-    MAX_MESSAGE_BYTES, MAX_PUBLISH_BATCH_SIZE, MAX_VISIBILITY_TIMEOUT_SECS, MIN_HTTP_TOKEN_CHARS,
-    MIN_MESSAGE_BYTES,
+    MAX_MESSAGE_BYTES, MAX_PUBLISH_BATCH_SIZE, MAX_SHUTDOWN_GRACE_SECS,
+    MAX_VISIBILITY_TIMEOUT_SECS, MIN_HTTP_TOKEN_CHARS, MIN_MESSAGE_BYTES,
 };

@@ -384,8 +384,8 @@ fn one_line(message: &str) -> String {
 mod tests {
     use super::*;
     use crate::schema::{
-        EmbeddedQueueSettings, GithubSettings, HttpSettings, LogFormat, LogSettings,
-        PipelineSettings, QueueBackend, QueueSettings, SqsSettings, StoreSettings,
+        DaemonSettings, EmbeddedQueueSettings, GithubSettings, HttpSettings, LogFormat,
+        LogSettings, PipelineSettings, QueueBackend, QueueSettings, SqsSettings, StoreSettings,
         TelemetrySettings,
     };
     use crate::secret::Secret;
@@ -474,6 +474,9 @@ mod tests {
                 log_format: LogFormat::Text,
                 log_level: "info".to_owned(),
                 metrics_repo_label: true,
+            },
+            daemon: DaemonSettings {
+                shutdown_grace_secs: 1,
             },
         }
     }

@@ -34,6 +34,8 @@ pub struct Settings {
     pub http: HttpSettings,
     /// Logging of the daemon itself.
     pub telemetry: TelemetrySettings,
+    /// The process as a whole: how it stops.
+    pub daemon: DaemonSettings,
 }
 
 /// `[github]`: how to reach the GitHub REST API and authenticate to it.
@@ -318,6 +320,16 @@ pub struct TelemetrySettings {
     /// per repository: fine for tens or hundreds of repositories, turn it off for an organisation
     /// with thousands (Prometheus keeps every label value as its own series).
     pub metrics_repo_label: bool,
+}
+
+/// `[daemon]`: the process as a whole.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonSettings {
+    /// Seconds between SIGTERM and exit: in-flight work (the outbox drain, log uploads, HTTP
+    /// requests) gets this long, what is still running then is left to be re-done after the next
+    /// start. Keep it under the orchestrator's grace (Kubernetes: 30 s by default).
+    pub shutdown_grace_secs: u64,
 }
 
 /// Shape of the daemon's own log lines.

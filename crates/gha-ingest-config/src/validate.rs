@@ -15,8 +15,8 @@ use url::Url;
 use crate::error::{ConfigError, Problems};
 use crate::repository::{is_login, normalize_repository};
 use crate::schema::{
-    GithubSettings, HttpSettings, LogSettings, PipelineSettings, QueueBackend, QueueSettings,
-    Settings, SqsSettings, StoreSettings, TelemetrySettings,
+    DaemonSettings, GithubSettings, HttpSettings, LogSettings, PipelineSettings, QueueBackend,
+    QueueSettings, Settings, SqsSettings, StoreSettings, TelemetrySettings,
 };
 use crate::secret::Secret;
 
@@ -47,6 +47,7 @@ impl Settings {
         validate_store(&self.store, &self.queue, &mut problems);
         validate_http(&mut self.http, env, &mut problems);
         validate_telemetry(&self.telemetry, &mut problems);
+        validate_daemon(&self.daemon, &mut problems);
         problems.into_result(self)
     }
 }
@@ -474,6 +475,22 @@ fn validate_http(http: &mut HttpSettings, env: &HashMap<String, String>, problem
 fn validate_telemetry(telemetry: &TelemetrySettings, problems: &mut Problems) {
     // A full check needs tracing-subscriber's parser; the binary reports what it rejects.
     require_not_blank(&telemetry.log_level, "telemetry.log_level", problems);
+}
+
+/// The longest shutdown grace accepted, in seconds: past it an orchestrator would long have
+/// killed the process.
+pub const MAX_SHUTDOWN_GRACE_SECS: u64 = 600;
+
+fn validate_daemon(daemon: &DaemonSettings, problems: &mut Problems) {
+    if !(1..=MAX_SHUTDOWN_GRACE_SECS).contains(&daemon.shutdown_grace_secs) {
+        problems.add(
+            "daemon.shutdown_grace_secs",
+            format!(
+                "must be between 1 and {MAX_SHUTDOWN_GRACE_SECS}, got {}",
+                daemon.shutdown_grace_secs
+            ),
+        );
+    }
 }
 
 /// Checks an http(s) base URL and makes its path end with `/`, so that `join` appends to it

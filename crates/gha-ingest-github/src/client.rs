@@ -1,6 +1,5 @@
 //! `GithubClient`: one conditional GET with the retry policy applied, on octocrab's transport.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +13,7 @@ use tokio::sync::Semaphore;
 use url::Url;
 
 use crate::error::GithubError;
+use crate::metrics::{GithubMetrics, LimitKind};
 use crate::pagination::{next_link, relative_to_base};
 use crate::ratelimit::{RateBudget, RateLimitSnapshot};
 use crate::retry::{RetryPolicy, Verdict};
@@ -67,17 +67,6 @@ pub enum Fetched<T> {
 /// target): worth another try.
 struct Garbled(String);
 
-/// Counts of what this client did, for metrics and the closing figures.
-#[derive(Debug, Default)]
-pub struct RequestCounters {
-    pub sent: AtomicU64,
-    /// Responses by HTTP status (a bounded set: GitHub uses a few dozen codes).
-    pub responses_by_status: std::sync::Mutex<std::collections::BTreeMap<u16, u64>>,
-    pub not_modified: AtomicU64,
-    pub failed_attempts: AtomicU64,
-    pub rate_limit_waits: AtomicU64,
-}
-
 /// A GitHub REST client shared by all pollers of the process.
 #[derive(Clone)]
 pub struct GithubClient {
@@ -88,7 +77,7 @@ pub struct GithubClient {
     pub(crate) log_http: reqwest::Client,
     budget: Arc<RateBudget>,
     permits: Arc<Semaphore>,
-    counters: Arc<RequestCounters>,
+    metrics: GithubMetrics,
 }
 
 impl std::fmt::Debug for GithubClient {
@@ -136,7 +125,7 @@ impl GithubClient {
                 .map_err(|err| invalid(format!("cannot build the log download client: {err}")))?,
             budget: Arc::new(RateBudget::default()),
             permits: Arc::new(Semaphore::new(options.max_concurrent_requests.max(1))),
-            counters: Arc::new(RequestCounters::default()),
+            metrics: GithubMetrics::default(),
         })
     }
 
@@ -148,8 +137,9 @@ impl GithubClient {
         self.budget.snapshot()
     }
 
-    pub fn counters(&self) -> &RequestCounters {
-        &self.counters
+    /// This client's metric families, to register in the process's registry.
+    pub fn metrics(&self) -> &GithubMetrics {
+        &self.metrics
     }
 
     /// GETs `path` (relative to the API base, with its query) as JSON, conditionally on `etag`.
@@ -160,7 +150,6 @@ impl GithubClient {
     ) -> Result<Fetched<T>, GithubError> {
         self.request(path, etag, |status, headers, body| {
             if status == StatusCode::NOT_MODIFIED {
-                self.counters.not_modified.fetch_add(1, Ordering::Relaxed);
                 return Some(Ok(Fetched::NotModified));
             }
             if !status.is_success() {
@@ -216,9 +205,7 @@ impl GithubClient {
                     None => match self.policy.classify(path, status, &headers, &body) {
                         Verdict::Fail(error) => return Err(error),
                         Verdict::WaitForRateLimit(wait) => {
-                            self.counters
-                                .rate_limit_waits
-                                .fetch_add(1, Ordering::Relaxed);
+                            self.metrics.rate_limited(limit_kind(&headers));
                             tracing::warn!(
                                 path,
                                 status = status.as_u16(),
@@ -234,9 +221,7 @@ impl GithubClient {
                 Err(transport_error) => (transport_error, false),
             };
             failures += 1;
-            self.counters
-                .failed_attempts
-                .fetch_add(1, Ordering::Relaxed);
+            self.metrics.failed_attempts.inc();
             if failures > self.policy.max_retries {
                 return Err(match garbled {
                     true => GithubError::Malformed {
@@ -263,9 +248,7 @@ impl GithubClient {
         etag: Option<&str>,
     ) -> Result<(StatusCode, HeaderMap, Bytes), String> {
         if let Some(wait) = self.budget.wait_before_request() {
-            self.counters
-                .rate_limit_waits
-                .fetch_add(1, Ordering::Relaxed);
+            self.metrics.rate_limited(LimitKind::Primary);
             tracing::warn!(
                 wait_secs = wait.as_secs(),
                 "github rate-limit budget spent; waiting for the reset"
@@ -281,7 +264,7 @@ impl GithubClient {
             .acquire()
             .await
             .expect("the request semaphore is never closed");
-        self.counters.sent.fetch_add(1, Ordering::Relaxed);
+        let sent_at = std::time::Instant::now();
         let exchange = async {
             let response = self
                 .octocrab
@@ -298,17 +281,15 @@ impl GithubClient {
                 .to_bytes();
             Ok::<_, String>((parts.status, parts.headers, body))
         };
-        let (status, headers, body) = tokio::time::timeout(self.request_timeout * 2, exchange)
+        let answer = tokio::time::timeout(self.request_timeout * 2, exchange)
             .await
-            .map_err(|_| format!("timed out after {:?}", self.request_timeout * 2))??;
+            .map_err(|_| format!("timed out after {:?}", self.request_timeout * 2))
+            .and_then(|answer| answer);
+        let status = answer.as_ref().ok().map(|(status, _, _)| status.as_u16());
+        self.metrics.response(path, status, sent_at.elapsed());
+        let (status, headers, body) = answer?;
         self.budget.record(&headers);
-        *self
-            .counters
-            .responses_by_status
-            .lock()
-            .expect("counter lock poisoned")
-            .entry(status.as_u16())
-            .or_insert(0) += 1;
+        self.metrics.budget(&self.budget.snapshot());
         Ok((status, headers, body))
     }
 
@@ -319,6 +300,18 @@ impl GithubClient {
         next_link(&link)
             .map(|next| relative_to_base(&self.api_url, next))
             .transpose()
+    }
+}
+
+/// An answer that spent the hourly budget says so in `x-ratelimit-remaining`; any other rate
+/// limit is a secondary one.
+fn limit_kind(headers: &HeaderMap) -> LimitKind {
+    match headers
+        .get("x-ratelimit-remaining")
+        .and_then(|value| value.to_str().ok())
+    {
+        Some("0") => LimitKind::Primary,
+        _ => LimitKind::Secondary,
     }
 }
 

@@ -11,12 +11,14 @@ mod client;
 mod endpoints;
 mod error;
 mod job_log;
+mod metrics;
 mod pagination;
 mod ratelimit;
 mod retry;
 
-pub use client::{ClientOptions, Fetched, GithubClient, RequestCounters};
+pub use client::{ClientOptions, Fetched, GithubClient};
 pub use endpoints::{attempt_jobs_path, latest_jobs_path, run_path, CommitWithPulls, RunQuery};
 pub use error::{ErrorClass, GithubError};
 pub use job_log::{DownloadedLog, LogDownload, LogDownloadError};
+pub use metrics::{endpoint_class, GithubMetrics, ENDPOINT_CLASSES};
 pub use ratelimit::RateLimitSnapshot;

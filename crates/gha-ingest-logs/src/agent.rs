@@ -48,6 +48,9 @@ pub struct LogAgentOptions {
     pub retry_delay: Duration,
     /// Long-poll wait of one receive.
     pub receive_wait: Duration,
+    /// How long downloads in flight at shutdown may still run; the requests of those that do
+    /// not finish return to the queue when their visibility timeout ends.
+    pub shutdown_grace: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -144,8 +147,7 @@ impl LogAgent {
                 in_flight.spawn(self.clone().handle(message, permit));
             }
         }
-        let grace = self.options.visibility_timeout.min(Duration::from_secs(30));
-        if tokio::time::timeout(grace, async {
+        if tokio::time::timeout(self.options.shutdown_grace, async {
             while in_flight.join_next().await.is_some() {}
         })
         .await
@@ -293,7 +295,11 @@ impl LogAgent {
             }
         }
         self.send(&mut batch).await?;
-        self.status.published(u64::from(count), log.bytes);
+        let since_completion = request
+            .completed_at
+            .and_then(|completed| (self.clock.now() - completed).to_std().ok());
+        self.status
+            .published(u64::from(count), log.bytes, since_completion);
         Ok(())
     }
 
@@ -307,7 +313,7 @@ impl LogAgent {
         let message =
             unavailable_message(&request.subject, reason, detail, attempts, self.clock.now());
         self.send(&mut vec![message]).await?;
-        self.status.unavailable();
+        self.status.unavailable(reason);
         Ok(())
     }
 

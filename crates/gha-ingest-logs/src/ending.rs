@@ -23,6 +23,13 @@ pub(crate) enum UnavailableReason {
 }
 
 impl UnavailableReason {
+    pub(crate) const ALL: [UnavailableReason; 4] = [
+        UnavailableReason::NotFound,
+        UnavailableReason::Gone,
+        UnavailableReason::TooLarge,
+        UnavailableReason::Unavailable,
+    ];
+
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             UnavailableReason::NotFound => "not_found",

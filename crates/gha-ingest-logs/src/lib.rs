@@ -12,11 +12,13 @@
 mod agent;
 mod ending;
 mod messages;
+mod metrics;
 mod parts;
 mod request;
 mod status;
 
 pub use agent::{LogAgent, LogAgentOptions, LogQueues};
+pub use metrics::LogMetrics;
 pub use parts::{plan_parts, PartPlan};
 pub use request::LogRequest;
 pub use status::{LogAgentStatus, LogStatusSnapshot};

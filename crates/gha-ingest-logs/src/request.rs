@@ -1,5 +1,6 @@
 //! Reading a work request: the `workflow_job_completed` envelope the pipeline agent queued.
 
+use chrono::{DateTime, Utc};
 use gha_ingest_core::log_facts::LogSubject;
 use gha_ingest_core::{Envelope, EventType, RepoName};
 
@@ -10,6 +11,8 @@ pub struct LogRequest {
     pub subject: LogSubject,
     /// The job's conclusion was `skipped`: it never ran, and GitHub has no log for it.
     pub job_skipped: bool,
+    /// When the job ended, as GitHub said: where the log's freshness is measured from.
+    pub completed_at: Option<DateTime<Utc>>,
 }
 
 impl LogRequest {
@@ -27,6 +30,12 @@ impl LogRequest {
             .get("conclusion")
             .and_then(|value| value.as_str())
             == Some("skipped");
+        let completed_at = envelope
+            .data
+            .get("completed_at")
+            .and_then(|value| value.as_str())
+            .and_then(|text| DateTime::parse_from_rfc3339(text).ok())
+            .map(|at| at.with_timezone(&Utc));
         let subject: LogSubject = serde_json::from_value(envelope.data)
             .map_err(|err| format!("job facts incomplete: {err}"))?;
         let repo = subject.repo.parse().map_err(|err| format!("{err}"))?;
@@ -34,6 +43,7 @@ impl LogRequest {
             repo,
             subject,
             job_skipped,
+            completed_at,
         })
     }
 }

@@ -1,18 +1,17 @@
 //! Counters of the log agent, for the dashboard and metrics.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::ending::UnavailableReason;
+use crate::metrics::{LogMetrics, ReasonLabels};
+
+/// Live status of the log agent; the counts are its Prometheus metrics' own values.
 #[derive(Debug, Default)]
 pub struct LogAgentStatus {
-    running: AtomicBool,
-    logs_published_total: AtomicU64,
-    log_messages_published_total: AtomicU64,
-    log_bytes_published_total: AtomicU64,
-    logs_unavailable_total: AtomicU64,
-    failures_total: AtomicU64,
+    metrics: LogMetrics,
     last_error: Mutex<Option<String>>,
 }
 
@@ -28,14 +27,28 @@ pub struct LogStatusSnapshot {
 }
 
 impl LogAgentStatus {
+    /// The agent's metric families, to register in the process's registry.
+    pub fn metrics(&self) -> &LogMetrics {
+        &self.metrics
+    }
+
     pub fn snapshot(&self) -> LogStatusSnapshot {
+        let metrics = &self.metrics;
         LogStatusSnapshot {
-            running: self.running.load(Ordering::Relaxed),
-            logs_published_total: self.logs_published_total.load(Ordering::Relaxed),
-            log_messages_published_total: self.log_messages_published_total.load(Ordering::Relaxed),
-            log_bytes_published_total: self.log_bytes_published_total.load(Ordering::Relaxed),
-            logs_unavailable_total: self.logs_unavailable_total.load(Ordering::Relaxed),
-            failures_total: self.failures_total.load(Ordering::Relaxed),
+            running: metrics.running.get() == 1,
+            logs_published_total: metrics.published.get(),
+            log_messages_published_total: metrics.published_messages.get(),
+            log_bytes_published_total: metrics.published_bytes.get(),
+            logs_unavailable_total: UnavailableReason::ALL
+                .iter()
+                .filter_map(|reason| {
+                    metrics.unavailable.get(&ReasonLabels {
+                        reason: reason.as_str(),
+                    })
+                })
+                .map(|counter| counter.get())
+                .sum(),
+            failures_total: metrics.failures.get(),
             last_error: self
                 .last_error
                 .lock()
@@ -45,23 +58,25 @@ impl LogAgentStatus {
     }
 
     pub(crate) fn set_running(&self, running: bool) {
-        self.running.store(running, Ordering::Relaxed);
+        self.metrics.running.set(i64::from(running));
     }
 
-    pub(crate) fn published(&self, messages: u64, bytes: u64) {
-        self.logs_published_total.fetch_add(1, Ordering::Relaxed);
-        self.log_messages_published_total
-            .fetch_add(messages, Ordering::Relaxed);
-        self.log_bytes_published_total
-            .fetch_add(bytes, Ordering::Relaxed);
+    pub(crate) fn published(&self, messages: u64, bytes: u64, since_completion: Option<Duration>) {
+        self.metrics
+            .log_published(messages, bytes, since_completion);
     }
 
-    pub(crate) fn unavailable(&self) {
-        self.logs_unavailable_total.fetch_add(1, Ordering::Relaxed);
+    pub(crate) fn unavailable(&self, reason: UnavailableReason) {
+        self.metrics
+            .unavailable
+            .get_or_create(&ReasonLabels {
+                reason: reason.as_str(),
+            })
+            .inc();
     }
 
     pub(crate) fn failed(&self, error: String) {
-        self.failures_total.fetch_add(1, Ordering::Relaxed);
+        self.metrics.failures.inc();
         *self.last_error.lock().expect("status lock poisoned") = Some(error);
     }
 }

@@ -130,6 +130,7 @@ impl PipelineAgent {
                 return;
             }
         };
+        let started = std::time::Instant::now();
         stream::iter(repositories)
             .for_each_concurrent(
                 self.options.concurrent_repositories.max(1),
@@ -138,6 +139,7 @@ impl PipelineAgent {
                 },
             )
             .await;
+        self.status.cycle_finished(started.elapsed());
     }
 
     /// Back-pressure: while the queue is down the outbox fills; past `max_outbox_events` polling
@@ -214,6 +216,7 @@ impl PipelineAgent {
                 .unwrap_or(Duration::minutes(10)),
             reconcile_lookback_days: self.options.reconcile_lookback_days,
             published: &self.published,
+            metrics: self.status.metrics(),
         };
         let outcome = poller.poll(now).await;
         let error_text = outcome
@@ -233,7 +236,7 @@ impl PipelineAgent {
         }
         match (outcome, error_text, next_poll_at) {
             (Ok(summary), _, _) => {
-                self.status.cycle_finished(summary.events_queued);
+                self.status.repo_polled();
                 tracing::info!(repo = %repo, changed_runs = summary.changed_runs, events_queued = summary.events_queued,
                     swept = summary.swept, elapsed_ms = started.elapsed().as_millis() as u64, "polled repository");
             }

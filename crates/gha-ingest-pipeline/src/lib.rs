@@ -14,6 +14,7 @@
 mod agent;
 mod events;
 mod failures;
+mod metrics;
 mod observer;
 mod options;
 mod poller;
@@ -24,6 +25,7 @@ mod windows;
 pub use agent::PipelineAgent;
 pub use failures::FailurePolicy;
 pub use gha_ingest_core::Clock;
+pub use metrics::PipelineMetrics;
 pub use options::PipelineOptions;
 pub use publisher::{OutboxPublisher, PublishError, QueueSet};
 pub use status::{AgentStatus, StatusSnapshot};

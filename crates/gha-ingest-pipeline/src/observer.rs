@@ -18,12 +18,15 @@ use gha_ingest_store::{ChangeSet, EntityFailure, EntityKind, RunUpdate, StateSto
 
 use crate::events::EventEncoder;
 use crate::failures::{Entity, FailureBook, Readiness};
+use crate::metrics::{EventMeasure, QueueWait};
 use crate::PollError;
 
 /// Changes gathered for one transaction, with the commits fetched for it so far.
 #[derive(Debug, Default)]
 pub(crate) struct Batch {
     pub changes: ChangeSet,
+    /// What to measure of `changes.events[position]` if the store queues it.
+    pub measures: Vec<(usize, EventMeasure)>,
     fresh_commits: HashMap<String, CommitFacts>,
 }
 
@@ -467,6 +470,11 @@ impl RunObserver<'_> {
     /// Job events first, then the run's, so a consumer sees a run complete after its jobs.
     fn queue_events(&self, facts: &RunFacts, source: Source, batch: &mut Batch) {
         self.queue_job_events(&facts.jobs, source, batch);
+        let measure = EventMeasure {
+            changed_at: (source == Source::Poll).then_some(facts.updated_at),
+            queue_wait: None,
+        };
+        batch.measures.push((batch.changes.events.len(), measure));
         batch
             .changes
             .events
@@ -475,6 +483,12 @@ impl RunObserver<'_> {
 
     fn queue_job_events(&self, jobs: &[JobFacts], source: Source, batch: &mut Batch) {
         for job in jobs {
+            let changed_at = job.completed_at.or(job.started_at).or(job.created_at);
+            let measure = EventMeasure {
+                changed_at: changed_at.filter(|_| source == Source::Poll),
+                queue_wait: QueueWait::of(job),
+            };
+            batch.measures.push((batch.changes.events.len(), measure));
             batch
                 .changes
                 .events

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use gha_ingest_core::Source;
 use gha_ingest_github::{Fetched, RunQuery};
-use gha_ingest_store::CursorUpdate;
+use gha_ingest_store::{CursorUpdate, Destination};
 use tokio::sync::Notify;
 
+use crate::metrics::PipelineMetrics;
 use crate::observer::{Batch, RunObserver};
 use crate::windows::ScanMode;
 use crate::PollError;
@@ -40,6 +41,7 @@ pub(crate) struct RepoPoller<'a> {
     pub reconcile_interval: Duration,
     pub reconcile_lookback_days: u32,
     pub published: &'a Arc<Notify>,
+    pub metrics: &'a PipelineMetrics,
 }
 
 impl RepoPoller<'_> {
@@ -231,12 +233,29 @@ impl RepoPoller<'_> {
         let queued = self
             .observer
             .store
-            .apply_changes(self.observer.repo, &batch.changes)
+            .apply_changes_queued(self.observer.repo, &batch.changes)
             .await?;
-        cycle.events_queued += queued;
-        if queued > 0 {
+        self.measure(&batch, &queued);
+        cycle.events_queued += queued.len() as u64;
+        if !queued.is_empty() {
             self.published.notify_one();
         }
         Ok(())
+    }
+
+    /// Counts the events the store queued (for the metrics queue) and observes their measures.
+    fn measure(&self, batch: &Batch, queued: &[usize]) {
+        let now = self.observer.encoder.clock.now();
+        for &position in queued {
+            let event = &batch.changes.events[position];
+            if event.destination == Destination::Metrics {
+                self.metrics.event_queued(&event.event_type);
+            }
+        }
+        for (position, measure) in &batch.measures {
+            if queued.binary_search(position).is_ok() {
+                self.metrics.observe_queued(measure, now);
+            }
+        }
     }
 }

@@ -19,6 +19,8 @@ use crate::status::AgentStatus;
 
 const IDLE_RECHECK: Duration = Duration::from_secs(1);
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(30);
+/// The last drain's time limit unless `with_drain_deadline` says otherwise.
+const DEFAULT_DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 
 /// Why publishing stopped for now: the outbox is kept, and publishing is tried again later.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +58,7 @@ pub struct OutboxPublisher {
     queues: QueueSet,
     wake: Arc<Notify>,
     status: Arc<AgentStatus>,
+    drain_deadline: Duration,
 }
 
 impl OutboxPublisher {
@@ -70,7 +73,15 @@ impl OutboxPublisher {
             queues,
             wake,
             status,
+            drain_deadline: DEFAULT_DRAIN_DEADLINE,
         }
+    }
+
+    /// How long the last drain at shutdown may take; what it does not publish stays in the
+    /// outbox for the next start.
+    pub fn with_drain_deadline(mut self, deadline: Duration) -> Self {
+        self.drain_deadline = deadline;
+        self
     }
 
     /// Publishes until `shutdown`; then one last drain, so that a clean stop leaves no backlog
@@ -97,7 +108,7 @@ impl OutboxPublisher {
                 _ = shutdown.cancelled() => break,
             }
         }
-        match tokio::time::timeout(Duration::from_secs(5), self.publish_pending()).await {
+        match tokio::time::timeout(self.drain_deadline, self.publish_pending()).await {
             Ok(Ok(count)) => tracing::info!(published = count, "outbox drained at shutdown"),
             Ok(Err(error)) => {
                 tracing::warn!(cause = %error_chain(&error), "outbox left for the next start")
@@ -118,7 +129,9 @@ impl OutboxPublisher {
                 if batch.is_empty() {
                     break;
                 }
-                let accepted = self.publish_batch(queue.as_ref(), &batch).await?;
+                let accepted = self
+                    .publish_batch(queue.as_ref(), destination, &batch)
+                    .await?;
                 published += accepted;
                 if accepted == 0 {
                     break;
@@ -131,6 +144,7 @@ impl OutboxPublisher {
     async fn publish_batch(
         &self,
         queue: &dyn MessageQueue,
+        destination: Destination,
         batch: &[OutboxMessage],
     ) -> Result<u64, PublishError> {
         let outgoing: Vec<OutgoingMessage> = batch.iter().map(to_outgoing).collect();
@@ -160,8 +174,11 @@ impl OutboxPublisher {
         }
         let seqs: Vec<i64> = accepted.iter().map(|message| message.seq).collect();
         self.store.mark_published(&seqs).await?;
-        self.status
-            .published(accepted.iter().map(|message| message.event_type.as_str()));
+        // Counted as events where consumers read them; a log request is the agent's own work.
+        if destination == Destination::Metrics {
+            self.status
+                .published(accepted.iter().map(|message| message.event_type.as_str()));
+        }
         match transient_failure {
             Some(error) => Err(error),
             None => Ok(accepted.len() as u64),

@@ -1,23 +1,21 @@
 //! What the agent is doing, for the dashboard, readiness and metrics: shared, lock-light counters.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
+use gha_ingest_core::EventType;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use serde::Serialize;
 
-/// Live status of the pipeline agent and its publisher.
+use crate::metrics::{EventTypeLabels, OutcomeLabels, PipelineMetrics};
+
+/// Live status of the pipeline agent and its publisher. The counts are the Prometheus metrics'
+/// own values (`metrics()`), so the dashboard and `/metrics` never disagree.
 #[derive(Debug, Default)]
 pub struct AgentStatus {
-    running: AtomicBool,
-    cycles_total: AtomicU64,
-    repo_poll_errors_total: AtomicU64,
-    events_queued_total: AtomicU64,
-    events_published_total: AtomicU64,
-    publish_failures_total: AtomicU64,
-    messages_parked_total: AtomicU64,
-    published_by_type: Mutex<BTreeMap<String, u64>>,
+    metrics: PipelineMetrics,
     last_cycle_finished_at: Mutex<Option<DateTime<Utc>>>,
     last_error: Mutex<Option<String>>,
 }
@@ -39,20 +37,38 @@ pub struct StatusSnapshot {
 }
 
 impl AgentStatus {
+    /// The agent's metric families, to register in the process's registry.
+    pub fn metrics(&self) -> &PipelineMetrics {
+        &self.metrics
+    }
+
     pub fn snapshot(&self) -> StatusSnapshot {
+        let metrics = &self.metrics;
+        let by_type = |family: &Family<EventTypeLabels, Counter>| -> BTreeMap<String, u64> {
+            let mut totals = BTreeMap::new();
+            for event_type in EventType::ALL {
+                let labels = EventTypeLabels {
+                    event_type: event_type.as_str().to_owned(),
+                };
+                if let Some(counter) = family.get(&labels) {
+                    totals.insert(labels.event_type, counter.get());
+                }
+            }
+            totals
+        };
+        let events_published_by_type = by_type(&metrics.events_published);
         StatusSnapshot {
-            running: self.running.load(Ordering::Relaxed),
-            cycles_total: self.cycles_total.load(Ordering::Relaxed),
-            repo_poll_errors_total: self.repo_poll_errors_total.load(Ordering::Relaxed),
-            events_queued_total: self.events_queued_total.load(Ordering::Relaxed),
-            events_published_total: self.events_published_total.load(Ordering::Relaxed),
-            publish_failures_total: self.publish_failures_total.load(Ordering::Relaxed),
-            messages_parked_total: self.messages_parked_total.load(Ordering::Relaxed),
-            events_published_by_type: self
-                .published_by_type
-                .lock()
-                .expect("status lock poisoned")
-                .clone(),
+            running: metrics.running.get() == 1,
+            cycles_total: metrics.poll_cycles.get(),
+            repo_poll_errors_total: metrics
+                .repo_polls
+                .get(&OutcomeLabels { outcome: "error" })
+                .map_or(0, |counter| counter.get()),
+            events_queued_total: by_type(&metrics.events_queued).values().sum(),
+            events_published_total: events_published_by_type.values().sum(),
+            publish_failures_total: metrics.publish_failures.get(),
+            messages_parked_total: metrics.messages_parked.get(),
+            events_published_by_type,
             last_cycle_finished_at: *self
                 .last_cycle_finished_at
                 .lock()
@@ -66,38 +82,45 @@ impl AgentStatus {
     }
 
     pub(crate) fn set_running(&self, running: bool) {
-        self.running.store(running, Ordering::Relaxed);
+        self.metrics.set_running(running);
     }
 
-    pub(crate) fn cycle_finished(&self, events_queued: u64) {
-        self.cycles_total.fetch_add(1, Ordering::Relaxed);
-        self.events_queued_total
-            .fetch_add(events_queued, Ordering::Relaxed);
+    /// A poll cycle over every due repository ended.
+    pub(crate) fn cycle_finished(&self, elapsed: std::time::Duration) {
+        let now = Utc::now();
+        self.metrics.cycle_finished(elapsed, now);
         *self
             .last_cycle_finished_at
             .lock()
-            .expect("status lock poisoned") = Some(Utc::now());
+            .expect("status lock poisoned") = Some(now);
+    }
+
+    pub(crate) fn repo_polled(&self) {
+        self.metrics.repo_polled(true);
     }
 
     pub(crate) fn repo_failed(&self, error: String) {
-        self.repo_poll_errors_total.fetch_add(1, Ordering::Relaxed);
+        self.metrics.repo_polled(false);
         *self.last_error.lock().expect("status lock poisoned") = Some(error);
     }
 
     pub(crate) fn published<'a>(&self, event_types: impl Iterator<Item = &'a str>) {
-        let mut by_type = self.published_by_type.lock().expect("status lock poisoned");
         for event_type in event_types {
-            self.events_published_total.fetch_add(1, Ordering::Relaxed);
-            *by_type.entry(event_type.to_string()).or_insert(0) += 1;
+            self.metrics
+                .events_published
+                .get_or_create(&EventTypeLabels {
+                    event_type: event_type.to_owned(),
+                })
+                .inc();
         }
     }
 
     pub(crate) fn publish_failed(&self, error: String) {
-        self.publish_failures_total.fetch_add(1, Ordering::Relaxed);
+        self.metrics.publish_failures.inc();
         *self.last_error.lock().expect("status lock poisoned") = Some(error);
     }
 
     pub(crate) fn parked(&self) {
-        self.messages_parked_total.fetch_add(1, Ordering::Relaxed);
+        self.metrics.messages_parked.inc();
     }
 }

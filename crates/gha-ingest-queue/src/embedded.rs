@@ -525,6 +525,11 @@ impl MessageQueue for EmbeddedQueue {
         Ok(())
     }
 
+    async fn dead_letter_depth(&self) -> Result<Option<u64>, QueueError> {
+        let depth = self.dead_letter_queue().approximate_depth().await?;
+        Ok(Some(depth.visible + depth.in_flight))
+    }
+
     async fn approximate_depth(&self) -> Result<QueueDepth, QueueError> {
         let row = sqlx::query(
             "SELECT COALESCE(SUM(visible_at_ms <= ?2), 0) AS visible, \

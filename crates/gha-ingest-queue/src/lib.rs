@@ -21,6 +21,7 @@ mod embedded;
 mod error;
 pub mod limits;
 mod message;
+mod metrics;
 mod sqs;
 #[cfg(feature = "test-support")]
 pub mod testing;
@@ -33,6 +34,7 @@ pub use embedded::{EmbeddedQueue, EmbeddedQueueOptions};
 pub use error::QueueError;
 pub use limits::{MessageLimits, MAX_BATCH};
 pub use message::{OutgoingMessage, QueueDepth, ReceiptHandle, ReceivedMessage, SendOutcome};
+pub use metrics::QueueMetrics;
 pub use sqs::{SqsQueue, SqsQueueSettings};
 
 /// The longest long poll a receive waits, as on SQS; longer waits are shortened to it.
@@ -92,6 +94,13 @@ pub trait MessageQueue: Send + Sync + std::fmt::Debug {
 
     /// Checks that the queue exists and is reachable.
     async fn health_check(&self) -> Result<(), QueueError>;
+
+    /// Messages (waiting or in flight) in this queue's dead-letter queue, or `None` when it has
+    /// none. SQS: the queue named by the redrive policy, found at each call so a policy added or
+    /// changed later is followed.
+    async fn dead_letter_depth(&self) -> Result<Option<u64>, QueueError> {
+        Ok(None)
+    }
 
     /// Messages the queue itself dropped since this process started, to stay within its bounds
     /// (the embedded queue's retention and size cap). SQS expires messages past its retention

@@ -452,6 +452,56 @@ impl MessageQueue for SqsQueue {
         })
     }
 
+    async fn dead_letter_depth(&self) -> Result<Option<u64>, QueueError> {
+        const OPERATION: &str = "dead_letter_depth";
+        let output = self
+            .client
+            .get_queue_attributes()
+            .queue_url(self.url(OPERATION).await?)
+            .attribute_names(QueueAttributeName::RedrivePolicy)
+            .send()
+            .await
+            .map_err(|error| classify_sdk_error(&self.queue_name, OPERATION, error))?;
+        let Some(policy) = output
+            .attributes()
+            .and_then(|attributes| attributes.get(&QueueAttributeName::RedrivePolicy))
+        else {
+            return Ok(None);
+        };
+        let (account, dlq_name) = dead_letter_target(policy).ok_or_else(|| {
+            self.permanent(OPERATION, format!("unreadable redrive policy {policy:?}"))
+        })?;
+        let dlq_url = self
+            .client
+            .get_queue_url()
+            .queue_name(&dlq_name)
+            .queue_owner_aws_account_id(account)
+            .send()
+            .await
+            .map_err(|error| classify_sdk_error(&dlq_name, OPERATION, error))?
+            .queue_url
+            .ok_or_else(|| self.permanent(OPERATION, "no url for the dead-letter queue"))?;
+        let dlq = self
+            .client
+            .get_queue_attributes()
+            .queue_url(dlq_url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .map_err(|error| classify_sdk_error(&dlq_name, OPERATION, error))?;
+        let count = |name: QueueAttributeName| -> u64 {
+            dlq.attributes()
+                .and_then(|attributes| attributes.get(&name))
+                .and_then(|value| value.parse().ok())
+                .unwrap_or(0)
+        };
+        Ok(Some(
+            count(QueueAttributeName::ApproximateNumberOfMessages)
+                + count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        ))
+    }
+
     async fn health_check(&self) -> Result<(), QueueError> {
         self.client
             .get_queue_attributes()
@@ -753,5 +803,38 @@ mod tests {
         assert_eq!(fifo_token(&"x".repeat(129)).len(), 64);
         assert_eq!(fifo_token("with space").len(), 64);
         assert_eq!(fifo_token(""), hex::encode(Sha256::digest(b"")));
+    }
+}
+
+/// The account and queue name of a redrive policy's `deadLetterTargetArn`
+/// (`arn:aws:sqs:REGION:ACCOUNT:NAME`).
+fn dead_letter_target(policy: &str) -> Option<(String, String)> {
+    let policy: serde_json::Value = serde_json::from_str(policy).ok()?;
+    let arn = policy.get("deadLetterTargetArn")?.as_str()?;
+    let mut fields = arn.split(':');
+    let (_, _, _, _, account, name) = (
+        fields.next()?,
+        fields.next()?,
+        fields.next()?,
+        fields.next()?,
+        fields.next()?,
+        fields.next()?,
+    );
+    (!account.is_empty() && !name.is_empty()).then(|| (account.to_owned(), name.to_owned()))
+}
+
+#[cfg(test)]
+mod redrive_tests {
+    use super::dead_letter_target;
+
+    #[test]
+    fn the_dead_letter_queue_comes_from_the_redrive_policy_arn() {
+        let policy = r#"{"deadLetterTargetArn":"arn:aws:sqs:eu-west-1:123456789012:gha-ingest-logs-dlq","maxReceiveCount":6}"#;
+        assert_eq!(
+            dead_letter_target(policy),
+            Some(("123456789012".to_owned(), "gha-ingest-logs-dlq".to_owned()))
+        );
+        assert_eq!(dead_letter_target(r#"{"maxReceiveCount":6}"#), None);
+        assert_eq!(dead_letter_target("not json"), None);
     }
 }

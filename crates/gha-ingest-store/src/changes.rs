@@ -72,6 +72,17 @@ impl StateStore {
         repo: &RepoName,
         changes: &ChangeSet,
     ) -> Result<u64, StoreError> {
+        let queued = self.apply_changes_queued(repo, changes).await?;
+        Ok(queued.len() as u64)
+    }
+
+    /// [`apply_changes`](Self::apply_changes), returning the positions in `changes.events` of the
+    /// events that were new and queued (in increasing order), for what is measured of them.
+    pub async fn apply_changes_queued(
+        &self,
+        repo: &RepoName,
+        changes: &ChangeSet,
+    ) -> Result<Vec<usize>, StoreError> {
         let now = to_text(self.clock.now());
         let today = day_text(self.clock.now());
         let repo_name = repo.to_string();
@@ -173,8 +184,8 @@ impl StateStore {
                 .during("stop following run")?;
         }
 
-        let mut queued = 0;
-        for event in &changes.events {
+        let mut queued = Vec::new();
+        for (position, event) in changes.events.iter().enumerate() {
             let first_time = sqlx::query(
                 "INSERT OR IGNORE INTO emitted_events (event_id, destination, emitted_at) VALUES (?1, ?2, ?3)",
             )
@@ -201,7 +212,7 @@ impl StateStore {
             .execute(&mut *transaction)
             .await
             .during("queue event")?;
-            queued += 1;
+            queued.push(position);
         }
 
         transaction.commit().await.during("commit change set")?;

@@ -257,6 +257,45 @@ impl StateStore {
     }
 }
 
+/// What `/metrics` shows of polling, read in two queries whatever the number of repositories.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PollOverview {
+    /// Runs not yet completed, over all repositories.
+    pub open_runs: u64,
+    /// Every followed repository with its last successful poll (`None`: never polled).
+    pub last_successful_polls: Vec<(String, Option<DateTime<Utc>>)>,
+}
+
+impl StateStore {
+    pub async fn poll_overview(&self) -> Result<PollOverview, StoreError> {
+        let open_runs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM runs WHERE is_open = 1")
+            .fetch_one(&self.pool)
+            .await
+            .during("count open runs")?;
+        let rows = sqlx::query(
+            "SELECT r.full_name, c.last_poll_ok_at FROM repositories r
+             LEFT JOIN repo_cursors c ON c.repo = r.full_name ORDER BY r.full_name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .during("read poll times")?;
+        let last_successful_polls = rows
+            .iter()
+            .map(|row| {
+                let polled: Option<String> = row.get("last_poll_ok_at");
+                Ok((
+                    row.get::<String, _>("full_name"),
+                    optional_from_text(polled, "read poll times")?,
+                ))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(PollOverview {
+            open_runs: open_runs as u64,
+            last_successful_polls,
+        })
+    }
+}
+
 fn stored_run_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredRun, StoreError> {
     let run_id: i64 = row.get("run_id");
     let run_attempt: i64 = row.get("run_attempt");

@@ -227,14 +227,13 @@ pub(crate) async fn status(
 }
 
 fn github_view(state: &SharedState) -> GithubView {
-    use std::sync::atomic::Ordering::Relaxed;
-    let counters = state.github.counters();
+    let metrics = state.github.metrics();
     GithubView {
         rate_limit: state.github.rate_limit(),
-        requests_sent_total: counters.sent.load(Relaxed),
-        requests_not_modified_total: counters.not_modified.load(Relaxed),
-        failed_attempts_total: counters.failed_attempts.load(Relaxed),
-        rate_limit_waits_total: counters.rate_limit_waits.load(Relaxed),
+        requests_sent_total: metrics.requests_total(),
+        requests_not_modified_total: metrics.responses_with_status(304),
+        failed_attempts_total: metrics.failed_attempts(),
+        rate_limit_waits_total: metrics.rate_limit_waits(),
         budget_samples: state.budget_samples.snapshot(),
     }
 }

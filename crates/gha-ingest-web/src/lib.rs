@@ -127,6 +127,8 @@ pub(crate) struct AppState {
     pub(crate) auth_failures: auth::FailureThrottle,
     /// GitHub's budget over the last hour, for the dashboard's chart.
     pub(crate) budget_samples: budget::BudgetSamples,
+    /// Every component's metric families, for `/metrics`.
+    pub(crate) metrics: metrics::ProcessMetrics,
 }
 
 impl std::ops::Deref for AppState {
@@ -200,6 +202,7 @@ pub async fn serve(
         readiness: health::ReadinessCache::default(),
         auth_failures: auth::FailureThrottle::default(),
         budget_samples: budget::BudgetSamples::default(),
+        metrics: metrics::ProcessMetrics::new(&state),
         web: state,
     });
     let sampler = tokio::spawn(budget::sample_until(shared.clone(), shutdown.clone()));

@@ -1,151 +1,41 @@
-//! `/metrics` over real HTTP, checked by a small strict parser of the Prometheus text format
-//! 0.0.4: every sample is `name{labels} value`, names are valid, every family has HELP and TYPE
-//! before its samples, values parse as f64.
+//! `/metrics` over real HTTP, read back with a real parser of the Prometheus text format
+//! (`prometheus-parse`), and in OpenMetrics when the scraper asks for it.
 
 mod support;
 
-use std::collections::{BTreeMap, HashSet};
-
+use prometheus_parse::{Sample, Scrape, Value};
 use reqwest::StatusCode;
 use support::{Harness, Setup, REPO};
 
-#[derive(Debug, Default)]
-struct Family {
-    kind: String,
-    /// `(labels, value)` per sample.
-    samples: Vec<(BTreeMap<String, String>, f64)>,
+fn parse(text: &str) -> Scrape {
+    Scrape::parse(text.lines().map(|line| Ok(line.to_owned()))).expect("a readable exposition")
 }
 
-fn is_metric_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+fn samples<'a>(scrape: &'a Scrape, name: &str) -> Vec<&'a Sample> {
+    let found: Vec<&Sample> = scrape
+        .samples
+        .iter()
+        .filter(|sample| sample.metric == name)
+        .collect();
+    assert!(!found.is_empty(), "{name} missing from /metrics");
+    found
 }
 
-fn is_label_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-/// Parses `{a="b",c="d"}` (after the name) and returns the labels and the rest of the line.
-fn parse_labels(text: &str) -> (BTreeMap<String, String>, &str) {
-    let mut labels = BTreeMap::new();
-    let Some(mut rest) = text.strip_prefix('{') else {
-        return (labels, text);
-    };
-    loop {
-        if let Some(after) = rest.strip_prefix('}') {
-            return (labels, after);
-        }
-        let (name, after_name) = rest.split_once("=\"").expect("label name followed by =\"");
-        assert!(is_label_name(name), "bad label name {name:?}");
-        let mut value = String::new();
-        let mut chars = after_name.char_indices();
-        let end = loop {
-            let (index, c) = chars.next().expect("unterminated label value");
-            match c {
-                '\\' => match chars.next().expect("dangling escape").1 {
-                    '\\' => value.push('\\'),
-                    '"' => value.push('"'),
-                    'n' => value.push('\n'),
-                    other => panic!("bad escape \\{other}"),
-                },
-                '"' => break index,
-                '\n' => panic!("raw newline in label value"),
-                other => value.push(other),
-            }
-        };
-        assert!(
-            labels.insert(name.to_string(), value).is_none(),
-            "duplicate label {name}"
-        );
-        rest = &after_name[end + 1..];
-        rest = rest.strip_prefix(',').unwrap_or(rest);
+fn value(sample: &Sample) -> f64 {
+    match &sample.value {
+        Value::Counter(value) | Value::Gauge(value) | Value::Untyped(value) => *value,
+        other => panic!("{} is not a single value: {other:?}", sample.metric),
     }
 }
 
-fn parse_value(text: &str) -> f64 {
-    match text {
-        "+Inf" => f64::INFINITY,
-        "-Inf" => f64::NEG_INFINITY,
-        "NaN" => f64::NAN,
-        other => other
-            .parse()
-            .unwrap_or_else(|_| panic!("bad value {other:?}")),
-    }
-}
-
-/// Parses the exposition strictly, panicking on anything malformed.
-fn parse(text: &str) -> BTreeMap<String, Family> {
-    assert!(text.ends_with('\n'), "exposition ends with a newline");
-    let mut families: BTreeMap<String, Family> = BTreeMap::new();
-    let mut helped = HashSet::new();
-    let mut sampled = HashSet::new();
-    for line in text.lines() {
-        assert!(!line.is_empty(), "no blank lines");
-        if let Some(help) = line.strip_prefix("# HELP ") {
-            let (name, _) = help.split_once(' ').expect("HELP has a text");
-            assert!(is_metric_name(name), "{name}");
-            assert!(
-                helped.insert(name.to_string()),
-                "one HELP per family: {name}"
-            );
-            assert!(!sampled.contains(name), "HELP before samples: {name}");
-        } else if let Some(kind) = line.strip_prefix("# TYPE ") {
-            let (name, kind) = kind.split_once(' ').expect("TYPE has a kind");
-            assert!(
-                ["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind),
-                "{line}"
-            );
-            assert!(helped.contains(name), "HELP before TYPE: {name}");
-            assert!(!sampled.contains(name), "TYPE before samples: {name}");
-            let previous = families.insert(
-                name.to_string(),
-                Family {
-                    kind: kind.to_string(),
-                    ..Family::default()
-                },
-            );
-            assert!(previous.is_none(), "one TYPE per family: {name}");
-        } else {
-            assert!(!line.starts_with('#'), "unexpected comment {line:?}");
-            let name_end = line.find(['{', ' ']).expect("sample has a value");
-            let name = &line[..name_end];
-            assert!(is_metric_name(name), "bad metric name {name:?}");
-            let (labels, rest) = parse_labels(&line[name_end..]);
-            let value = rest.strip_prefix(' ').expect("one space before the value");
-            assert!(!value.contains(' '), "no timestamps expected: {line:?}");
-            let family = families
-                .get_mut(name)
-                .unwrap_or_else(|| panic!("{name} has no TYPE before its samples"));
-            family.samples.push((labels, parse_value(value)));
-            sampled.insert(name.to_string());
-        }
-    }
-    for (name, family) in &families {
-        assert!(name.starts_with("gha_ingest_"), "{name}");
-        if family.kind == "counter" {
-            assert!(name.ends_with("_total"), "counter {name} ends in _total");
-        }
-    }
-    families
-}
-
-fn single(families: &BTreeMap<String, Family>, name: &str) -> f64 {
-    let family = families
-        .get(name)
-        .unwrap_or_else(|| panic!("{name} missing"));
-    assert_eq!(family.samples.len(), 1, "{name}");
-    family.samples[0].1
+fn single(scrape: &Scrape, name: &str) -> f64 {
+    let found = samples(scrape, name);
+    assert_eq!(found.len(), 1, "{name}");
+    value(found[0])
 }
 
 #[tokio::test]
-async fn metrics_parse_as_prometheus_text() {
+async fn metrics_are_served_in_the_prometheus_text_format_and_in_openmetrics() {
     let harness = Harness::start(Setup::default()).await;
     let repo = REPO.parse().unwrap();
     harness.store.add_repository(&repo, "config").await.unwrap();
@@ -167,90 +57,113 @@ async fn metrics_parse_as_prometheus_text() {
         "text/plain; version=0.0.4; charset=utf-8"
     );
     let text = response.text().await.unwrap();
-    let families = parse(&text);
+    let scrape = parse(&text);
 
+    for sample in &scrape.samples {
+        assert!(
+            sample.metric.starts_with("gha_ingest_"),
+            "{}",
+            sample.metric
+        );
+    }
     for counter in [
-        "gha_ingest_pipeline_cycles_total",
-        "gha_ingest_pipeline_events_queued_total",
-        "gha_ingest_pipeline_events_published_total",
+        "gha_ingest_pipeline_poll_cycles_total",
         "gha_ingest_pipeline_publish_failures_total",
         "gha_ingest_pipeline_messages_parked_total",
-        "gha_ingest_pipeline_repo_poll_errors_total",
+        "gha_ingest_logs_published_total",
         "gha_ingest_logs_published_bytes_total",
         "gha_ingest_logs_failures_total",
-        "gha_ingest_github_requests_not_modified_total",
-        "gha_ingest_github_rate_limit_waits_total",
+        "gha_ingest_github_request_failures_total",
     ] {
-        assert_eq!(families[counter].kind, "counter", "{counter}");
-        assert_eq!(single(&families, counter), 0.0, "{counter}");
+        let found = samples(&scrape, counter);
+        assert!(
+            matches!(found[0].value, Value::Counter(0.0)),
+            "{counter}: {:?}",
+            found[0].value
+        );
     }
-    assert!(single(&families, "gha_ingest_github_requests_sent_total") >= 1.0);
-    let unreadable = &families["gha_ingest_pipeline_unreadable_entities"];
-    assert_eq!(unreadable.kind, "gauge");
-    assert_eq!(unreadable.samples.len(), 2, "retrying and given_up");
-    let dropped = &families["gha_ingest_queue_dropped_messages_total"];
-    assert_eq!(dropped.kind, "counter");
-    assert_eq!(dropped.samples.len(), 3, "one per queue role");
-    let responses = &families["gha_ingest_github_responses_total"];
-    assert_eq!(responses.kind, "counter");
-    let ok_responses: f64 = responses
-        .samples
+    let redirects: f64 = samples(&scrape, "gha_ingest_github_requests_total")
         .iter()
-        .filter(|(labels, _)| labels["status"] == "302")
-        .map(|(_, value)| *value)
+        .filter(|sample| sample.labels.get("status") == Some("302"))
+        .inspect(|sample| assert_eq!(sample.labels.get("endpoint"), Some("log")))
+        .map(|sample| value(sample))
         .sum();
     assert_eq!(
-        ok_responses, 1.0,
-        "the log download's redirect is counted by status"
+        redirects, 1.0,
+        "the log download's redirect is counted by endpoint class and status"
     );
+    let latency = samples(&scrape, "gha_ingest_github_request_duration_seconds");
+    let Value::Histogram(buckets) = &latency[0].value else {
+        panic!("request latency is a histogram: {:?}", latency[0].value);
+    };
     assert_eq!(
-        families["gha_ingest_pipeline_events_published_by_type_total"].kind,
-        "counter"
+        buckets
+            .last()
+            .map(|bucket| (bucket.less_than, bucket.count)),
+        Some((f64::INFINITY, 1.0)),
+        "one request in the +Inf bucket"
     );
-    let remaining = single(&families, "gha_ingest_github_rate_limit_remaining_requests");
-    assert!(remaining > 0.0 && remaining < 5000.0, "{remaining}");
-    assert_eq!(single(&families, "gha_ingest_pipeline_repositories"), 1.0);
+    let remaining = samples(&scrape, "gha_ingest_github_rate_limit_remaining_points");
+    assert_eq!(remaining[0].labels.get("credential"), Some("token"));
+    assert!(value(remaining[0]) > 0.0 && value(remaining[0]) < 5000.0);
 
-    let backlog = &families["gha_ingest_store_outbox_backlog_messages"];
-    let destinations: Vec<&str> = backlog
-        .samples
-        .iter()
-        .map(|(labels, _)| labels["destination"].as_str())
-        .collect();
-    assert_eq!(destinations, ["metrics", "log_requests"]);
-
-    let depths = &families["gha_ingest_queue_depth_messages"];
-    assert_eq!(
-        depths.samples.len(),
-        6,
-        "visible and in_flight for three queues"
-    );
-    assert!(depths
-        .samples
-        .iter()
-        .all(|(labels, value)| labels.contains_key("role") && *value == 0.0));
-
-    let polled = &families["gha_ingest_pipeline_repo_last_successful_poll_timestamp_seconds"];
-    assert_eq!(polled.samples.len(), 1);
-    assert_eq!(polled.samples[0].0["repo"], REPO);
+    let unreadable = samples(&scrape, "gha_ingest_pipeline_unreadable_entities");
+    assert_eq!(unreadable.len(), 2, "retrying and given_up");
+    assert_eq!(single(&scrape, "gha_ingest_pipeline_repositories"), 1.0);
+    assert_eq!(single(&scrape, "gha_ingest_pipeline_open_runs"), 0.0);
     let now = chrono::Utc::now().timestamp() as f64;
-    assert!((now - polled.samples[0].1).abs() < 120.0);
-    assert!(!text.contains(support::ADMIN_TOKEN) && !text.contains(support::SIM_TOKEN));
-    harness.stop().await;
-}
+    let oldest = single(
+        &scrape,
+        "gha_ingest_pipeline_oldest_repo_poll_timestamp_seconds",
+    );
+    assert!((now - oldest).abs() < 120.0, "{oldest}");
+    let polled = samples(
+        &scrape,
+        "gha_ingest_pipeline_repo_last_successful_poll_timestamp_seconds",
+    );
+    assert_eq!(polled.len(), 1);
+    assert_eq!(polled[0].labels.get("repo"), Some(REPO));
+    assert_eq!(value(polled[0]), oldest);
 
-#[test]
-fn the_parser_rejects_what_prometheus_rejects() {
-    let bad = [
-        "gha_ingest_x_total 1\n",                                    // no TYPE
-        "# TYPE gha_ingest_x_total counter\ngha_ingest_x_total 1\n", // no HELP
-        "# HELP gha_ingest_x h\n# TYPE gha_ingest_x gauge\ngha_ingest_x one\n", // bad value
-        "# HELP gha_ingest_x h\n# TYPE gha_ingest_x gauge\ngha_ingest_x{a=\"b} 1\n", // open label
-        "# HELP 1x h\n# TYPE 1x gauge\n1x 1\n",                      // bad name
-    ];
-    for text in bad {
-        assert!(std::panic::catch_unwind(|| parse(text)).is_err(), "{text}");
-    }
-    let good = "# HELP gha_ingest_x h\n# TYPE gha_ingest_x gauge\ngha_ingest_x{a=\"q\\\"\"} 1.5\n";
-    assert_eq!(parse(good)["gha_ingest_x"].samples[0].0["a"], "q\"");
+    let mut destinations: Vec<&str> = samples(&scrape, "gha_ingest_store_outbox_backlog_messages")
+        .iter()
+        .filter_map(|sample| sample.labels.get("destination"))
+        .collect();
+    destinations.sort();
+    assert_eq!(destinations, ["log_requests", "metrics"]);
+    let depths = samples(&scrape, "gha_ingest_queue_depth_messages");
+    assert_eq!(depths.len(), 6, "visible and in_flight for three queues");
+    assert!(depths.iter().all(|sample| value(sample) == 0.0));
+    let dead = samples(&scrape, "gha_ingest_queue_dead_letter_messages");
+    assert_eq!(dead.len(), 3, "the embedded queues have dead-letter queues");
+    assert_eq!(
+        samples(&scrape, "gha_ingest_queue_dropped_messages_total").len(),
+        3
+    );
+    let build = samples(&scrape, "gha_ingest_build_info");
+    assert_eq!(
+        build[0].labels.get("version"),
+        Some(env!("CARGO_PKG_VERSION"))
+    );
+    assert!(!text.contains(support::ADMIN_TOKEN) && !text.contains(support::SIM_TOKEN));
+
+    // OpenMetrics on request: same families, `# EOF` at the end.
+    let openmetrics = reqwest::Client::new()
+        .get(harness.url("/metrics"))
+        .header("accept", "application/openmetrics-text; version=1.0.0")
+        .send()
+        .await
+        .unwrap();
+    assert!(openmetrics.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/openmetrics-text"));
+    let text = openmetrics.text().await.unwrap();
+    assert!(
+        text.ends_with("# EOF\n"),
+        "{}",
+        &text[text.len().saturating_sub(40)..]
+    );
+    assert!(text.contains("# TYPE gha_ingest_pipeline_poll_cycles counter"));
+    harness.stop().await;
 }

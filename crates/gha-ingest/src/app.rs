@@ -71,7 +71,8 @@ pub async fn run(
         let status = Arc::new(AgentStatus::default());
         let published = Arc::new(Notify::new());
         let publisher =
-            OutboxPublisher::new(store.clone(), queues, published.clone(), status.clone());
+            OutboxPublisher::new(store.clone(), queues, published.clone(), status.clone())
+                .with_drain_deadline(work_grace(&settings));
         tasks.spawn(publisher.run(shutdown.clone()));
         let agent = PipelineAgent::new(
             client.clone(),
@@ -130,8 +131,32 @@ pub async fn run(
         tracing::warn!("no agent enabled in this process; waiting for shutdown");
         shutdown.cancelled().await;
     }
-    while let Some(finished) = tasks.join_next().await {
-        finished.context("an agent task panicked")?;
+    let grace = Duration::from_secs(settings.daemon.shutdown_grace_secs);
+    let past_deadline = {
+        let all_stopped = async {
+            while let Some(finished) = tasks.join_next().await {
+                finished.context("an agent task panicked")?;
+            }
+            anyhow::Ok(())
+        };
+        let deadline = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            stopped = all_stopped => { stopped?; false }
+            () = deadline => true,
+        }
+    };
+    if past_deadline {
+        // Nothing is lost by stopping here: events not yet published stay in the outbox, and
+        // log requests not yet finished return to their queue when their visibility ends.
+        tracing::warn!(
+            grace_secs = grace.as_secs(),
+            "shutdown grace period over; stopping what is still running"
+        );
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
     }
     store.close().await;
     tracing::info!("gha-ingest stopped");
@@ -250,7 +275,16 @@ pub fn log_agent_options(settings: &Settings) -> LogAgentOptions {
         spool_dir: data_dir.join("log-spool"),
         retry_delay: Duration::from_secs(logs.retry_delay_secs),
         receive_wait: Duration::from_secs(20),
+        shutdown_grace: work_grace(settings),
     }
+}
+
+/// What in-flight work may take of the shutdown grace: the rest is for closing the databases
+/// and answering the last HTTP requests, so the process exits before the orchestrator kills it.
+fn work_grace(settings: &Settings) -> Duration {
+    const CLOSING_MARGIN: Duration = Duration::from_secs(2);
+    let grace = Duration::from_secs(settings.daemon.shutdown_grace_secs);
+    grace.saturating_sub(CLOSING_MARGIN).max(grace / 2)
 }
 
 /// The repositories named in the configuration, recorded in the store; ones removed from the
