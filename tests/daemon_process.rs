@@ -447,3 +447,157 @@ fn check_config_refuses_reads_open_on_a_reachable_address_unless_forced() {
         "{stdout}"
     );
 }
+
+/// The metric names a file of `deploy/` uses: every `gha_ingest_…` word outside YAML comments
+/// (a word ending in `_` is a prefix mentioned in prose, not a name).
+fn metric_names_used_in(relative_path: &str) -> BTreeMap<String, String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative_path);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    let mut names = BTreeMap::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with('#') {
+            continue;
+        }
+        let mut rest = line;
+        while let Some(start) = rest.find("gha_ingest_") {
+            let word: String = rest[start..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            rest = &rest[start + word.len()..];
+            if !word.ends_with('_') {
+                names.insert(word, relative_path.to_owned());
+            }
+        }
+    }
+    names
+}
+
+/// The series names a `/metrics` answer can hold: every declared family, with a histogram's
+/// `_bucket`, `_sum` and `_count` (a family with no sample yet is declared all the same).
+fn served_series(exposition: &str) -> HashSet<String> {
+    let mut served = HashSet::new();
+    for line in exposition.lines() {
+        if let Some(declaration) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = declaration.split_once(' ').unwrap();
+            served.insert(name.to_owned());
+            if kind == "histogram" {
+                for suffix in ["_bucket", "_sum", "_count"] {
+                    served.insert(format!("{name}{suffix}"));
+                }
+            }
+        }
+    }
+    served
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_metric_the_dashboard_and_the_alerts_use_is_served() {
+    let sim = start_realtime_sim().await;
+    let handle = sim.handle();
+    handle.add_repo("acme", "webapp");
+    handle.generate_history(REPO, 2, Duration::from_secs(600));
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_loopback_port();
+    let mut daemon = daemon_command(
+        &sim.api_url(),
+        &dir.path().join("state.sqlite"),
+        &dir.path().join("daemon.log"),
+    )
+    .env(
+        "GHA_INGEST__QUEUE__EMBEDDED__PATH",
+        dir.path().join("queue.sqlite"),
+    )
+    .env("GHA_INGEST__HTTP__LISTEN", format!("127.0.0.1:{port}"))
+    .spawn()
+    .expect("daemon starts");
+    let metrics_url = format!("http://127.0.0.1:{port}/metrics");
+    let scrape = || async {
+        match reqwest::get(&metrics_url).await {
+            Ok(response) => response.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    };
+    // Both agents have done real work: an event published and a log published.
+    wait_until(
+        "a log is published",
+        &dir.path().join("daemon.log"),
+        Duration::from_secs(60),
+        || async {
+            scrape().await.lines().any(|line| {
+                line.starts_with("gha_ingest_logs_published_total ") && !line.ends_with(" 0")
+            })
+        },
+    )
+    .await;
+    let served = served_series(&scrape().await);
+    let mut used = metric_names_used_in("deploy/grafana/gha-ingest.json");
+    used.extend(metric_names_used_in("deploy/prometheus/alerts.yml"));
+    assert!(
+        used.len() >= 10,
+        "the dashboard and alerts name only {} metrics: {used:?}",
+        used.len()
+    );
+    let missing: Vec<String> = used
+        .iter()
+        .filter(|(name, _)| !served.contains(*name))
+        .map(|(name, file)| format!("{name} (in {file})"))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "metrics used by deploy/ but not served by /metrics: {missing:#?}"
+    );
+    stop_gracefully(&mut daemon);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_within_the_shutdown_grace_even_with_a_log_download_in_flight() {
+    const GRACE_SECS: u64 = 3;
+    let sim = start_realtime_sim().await;
+    let handle = sim.handle();
+    handle.add_repo("acme", "webapp");
+    handle.generate_history(REPO, 1, Duration::from_secs(600));
+    // GitHub takes a minute to answer the log requests: downloads are in flight at SIGTERM.
+    handle.inject_fault(gha_ingest_sim::Fault {
+        route_contains: Some("/logs".to_owned()),
+        kind: gha_ingest_sim::FaultKind::Delay(Duration::from_secs(60)),
+        times: 100,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let log_file = dir.path().join("daemon.log");
+    let mut daemon = daemon_command(&sim.api_url(), &dir.path().join("state.sqlite"), &log_file)
+        .env(
+            "GHA_INGEST__QUEUE__EMBEDDED__PATH",
+            dir.path().join("queue.sqlite"),
+        )
+        .env(
+            "GHA_INGEST__DAEMON__SHUTDOWN_GRACE_SECS",
+            GRACE_SECS.to_string(),
+        )
+        .spawn()
+        .expect("daemon starts");
+    wait_until(
+        "log downloads are under way",
+        &log_file,
+        Duration::from_secs(60),
+        || async { handle.stats().faults_fired_total > 0 },
+    )
+    .await;
+    let asked = Instant::now();
+    stop_gracefully(&mut daemon);
+    let took = asked.elapsed();
+    assert!(
+        took < Duration::from_secs(GRACE_SECS + 2),
+        "SIGTERM took {took:?} with a {GRACE_SECS} s grace"
+    );
+    let output = std::fs::read_to_string(&log_file).unwrap();
+    assert!(
+        output.contains("their requests will be retried"),
+        "the unfinished downloads were left for later, not waited for:\n{output}"
+    );
+    sim.shutdown().await;
+}
