@@ -289,13 +289,19 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Both agents on the embedded queue in `dir`, state and output (`daemon.log`) there too.
+fn embedded_daemon_command(sim_url: &str, dir: &std::path::Path) -> Command {
+    let mut command = daemon_command(sim_url, &dir.join("state.sqlite"), &dir.join("daemon.log"));
+    command.env(
+        "GHA_INGEST__QUEUE__EMBEDDED__PATH",
+        dir.join("queue.sqlite"),
+    );
+    command
+}
+
 /// Both agents on the embedded queue in `dir`, with short log-request timeouts.
 fn spawn_embedded_daemon(sim_url: &str, dir: &std::path::Path) -> Child {
-    daemon_command(sim_url, &dir.join("state.sqlite"), &dir.join("daemon.log"))
-        .env(
-            "GHA_INGEST__QUEUE__EMBEDDED__PATH",
-            dir.join("queue.sqlite"),
-        )
+    embedded_daemon_command(sim_url, dir)
         .env("GHA_INGEST__LOGS__REQUEST_VISIBILITY_TIMEOUT_SECS", "4")
         .env("GHA_INGEST__LOGS__RETRY_DELAY_SECS", "1")
         .spawn()
@@ -502,18 +508,10 @@ async fn every_metric_the_dashboard_and_the_alerts_use_is_served() {
     handle.generate_history(REPO, 2, Duration::from_secs(600));
     let dir = tempfile::tempdir().unwrap();
     let port = free_loopback_port();
-    let mut daemon = daemon_command(
-        &sim.api_url(),
-        &dir.path().join("state.sqlite"),
-        &dir.path().join("daemon.log"),
-    )
-    .env(
-        "GHA_INGEST__QUEUE__EMBEDDED__PATH",
-        dir.path().join("queue.sqlite"),
-    )
-    .env("GHA_INGEST__HTTP__LISTEN", format!("127.0.0.1:{port}"))
-    .spawn()
-    .expect("daemon starts");
+    let mut daemon = embedded_daemon_command(&sim.api_url(), dir.path())
+        .env("GHA_INGEST__HTTP__LISTEN", format!("127.0.0.1:{port}"))
+        .spawn()
+        .expect("daemon starts");
     let metrics_url = format!("http://127.0.0.1:{port}/metrics");
     let scrape = || async {
         match reqwest::get(&metrics_url).await {
@@ -569,11 +567,7 @@ async fn sigterm_stops_within_the_shutdown_grace_even_with_a_log_download_in_fli
     });
     let dir = tempfile::tempdir().unwrap();
     let log_file = dir.path().join("daemon.log");
-    let mut daemon = daemon_command(&sim.api_url(), &dir.path().join("state.sqlite"), &log_file)
-        .env(
-            "GHA_INGEST__QUEUE__EMBEDDED__PATH",
-            dir.path().join("queue.sqlite"),
-        )
+    let mut daemon = embedded_daemon_command(&sim.api_url(), dir.path())
         .env(
             "GHA_INGEST__DAEMON__SHUTDOWN_GRACE_SECS",
             GRACE_SECS.to_string(),

@@ -197,6 +197,47 @@ impl SqsQueue {
         QueueError::transient(&self.queue_name, operation, message)
     }
 
+    /// The approximate depth of the queue at `url` (this one, or its dead-letter queue).
+    async fn depth_at(
+        &self,
+        url: &str,
+        queue_name: &str,
+        operation: &'static str,
+    ) -> Result<QueueDepth, QueueError> {
+        let output = self
+            .client
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .map_err(|error| classify_sdk_error(queue_name, operation, error))?;
+        let count = |name: QueueAttributeName| -> Result<u64, QueueError> {
+            let value = output
+                .attributes()
+                .and_then(|attributes| attributes.get(&name))
+                .ok_or_else(|| {
+                    QueueError::permanent(
+                        queue_name,
+                        operation,
+                        format!("attribute {name} missing"),
+                    )
+                })?;
+            value.parse().map_err(|_| {
+                QueueError::permanent(
+                    queue_name,
+                    operation,
+                    format!("attribute {name} is not a count: {value:?}"),
+                )
+            })
+        };
+        Ok(QueueDepth {
+            visible: count(QueueAttributeName::ApproximateNumberOfMessages)?,
+            in_flight: count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)?,
+        })
+    }
+
     fn permanent(&self, operation: &'static str, message: impl Into<String>) -> QueueError {
         QueueError::permanent(&self.queue_name, operation, message)
     }
@@ -425,31 +466,8 @@ impl MessageQueue for SqsQueue {
 
     async fn approximate_depth(&self) -> Result<QueueDepth, QueueError> {
         const OPERATION: &str = "approximate_depth";
-        let output = self
-            .client
-            .get_queue_attributes()
-            .queue_url(self.url(OPERATION).await?)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await
-            .map_err(|error| classify_sdk_error(&self.queue_name, OPERATION, error))?;
-        let count = |name: QueueAttributeName| -> Result<u64, QueueError> {
-            let value = output
-                .attributes()
-                .and_then(|attributes| attributes.get(&name))
-                .ok_or_else(|| self.permanent(OPERATION, format!("attribute {name} missing")))?;
-            value.parse().map_err(|_| {
-                self.permanent(
-                    OPERATION,
-                    format!("attribute {name} is not a count: {value:?}"),
-                )
-            })
-        };
-        Ok(QueueDepth {
-            visible: count(QueueAttributeName::ApproximateNumberOfMessages)?,
-            in_flight: count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)?,
-        })
+        let url = self.url(OPERATION).await?;
+        self.depth_at(url, &self.queue_name, OPERATION).await
     }
 
     async fn dead_letter_depth(&self) -> Result<Option<u64>, QueueError> {
@@ -481,25 +499,8 @@ impl MessageQueue for SqsQueue {
             .map_err(|error| classify_sdk_error(&dlq_name, OPERATION, error))?
             .queue_url
             .ok_or_else(|| self.permanent(OPERATION, "no url for the dead-letter queue"))?;
-        let dlq = self
-            .client
-            .get_queue_attributes()
-            .queue_url(dlq_url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await
-            .map_err(|error| classify_sdk_error(&dlq_name, OPERATION, error))?;
-        let count = |name: QueueAttributeName| -> u64 {
-            dlq.attributes()
-                .and_then(|attributes| attributes.get(&name))
-                .and_then(|value| value.parse().ok())
-                .unwrap_or(0)
-        };
-        Ok(Some(
-            count(QueueAttributeName::ApproximateNumberOfMessages)
-                + count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
-        ))
+        let depth = self.depth_at(&dlq_url, &dlq_name, OPERATION).await?;
+        Ok(Some(depth.visible + depth.in_flight))
     }
 
     async fn health_check(&self) -> Result<(), QueueError> {

@@ -141,3 +141,37 @@ async fn fifo_queues_deduplicate_and_keep_order_per_repository() {
     }
     assert_eq!(bodies, vec!["first", "second", "third"]);
 }
+
+#[tokio::test]
+async fn the_dead_letter_queue_is_found_through_the_redrive_policy() {
+    let server = MotoServer::shared();
+    let plain = unique_queue_name("no-redrive");
+    server.create_queue(&plain, None).await;
+    let plain = server.connect(&plain, MessageLimits::default()).await;
+    assert_eq!(plain.dead_letter_depth().await.unwrap(), None);
+
+    let name = unique_queue_name("redriven");
+    server.create_queue(&name, Some(1)).await;
+    let queue = server.connect(&name, MessageLimits::default()).await;
+    assert_eq!(queue.dead_letter_depth().await.unwrap(), Some(0));
+    queue
+        .send_batch(&[message("poison", "o/r", "p1")])
+        .await
+        .expect("send");
+    // Received once and not deleted: the next receive moves it past maxReceiveCount 1.
+    let first = queue
+        .receive(1, Duration::from_secs(5), Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let second = queue
+        .receive(1, Duration::from_secs(1), Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert!(
+        second.is_empty(),
+        "the message went to the dead-letter queue"
+    );
+    assert_eq!(queue.dead_letter_depth().await.unwrap(), Some(1));
+}
