@@ -1,0 +1,105 @@
+//! `idle`: many repositories where nothing happens, at the default poll settings. After the
+//! first cycle has read them all, what does keeping watch cost? Requests per minute, and
+//! rate-limit points (the target is 0: every poll is a conditional request answered 304).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use gha_ingest_core::RepoName;
+use gha_ingest_store::StateStore;
+use serde_json::{json, Value};
+
+use crate::daemon::{wait_for, Daemon};
+use crate::scenario::backfill::round;
+use crate::world::{repo_names, simulator, History};
+
+pub async fn run(binary: &Path, quick: bool) -> anyhow::Result<Value> {
+    let repositories = if quick { 200 } else { 1000 };
+    let watch = if quick {
+        Duration::from_secs(120)
+    } else {
+        Duration::from_secs(600)
+    };
+    eprintln!(
+        "==> idle: {repositories} unchanged repositories, watched for {} s at the defaults",
+        watch.as_secs()
+    );
+    let history = History {
+        repositories,
+        runs: 1,
+        rerun_every: 0,
+        long_runs: 0,
+    };
+    let sim = simulator(history, u32::MAX).await?;
+    let handle = sim.handle();
+    let dir = tempfile::tempdir()?;
+    let repos = repo_names(repositories);
+    let mut daemon = Daemon::start(
+        binary,
+        &sim.api_url(),
+        dir.path(),
+        &["--agents", "pipeline"],
+        &[
+            ("GHA_INGEST__PIPELINE__REPOSITORIES", repos.join(",")),
+            ("GHA_INGEST__LOGS__ENABLED", "false".to_owned()),
+        ],
+    )?;
+    let names: Vec<RepoName> = repos
+        .iter()
+        .map(|repo| repo.parse())
+        .collect::<Result<_, _>>()?;
+    let state_path = dir.path().join("state.sqlite");
+    wait_for(
+        &mut daemon,
+        "the state database exists",
+        Duration::from_secs(30),
+        || async { Ok(state_path.exists()) },
+    )
+    .await?;
+    let store = StateStore::open(&state_path).await?;
+    wait_for(
+        &mut daemon,
+        "every repository was read once",
+        Duration::from_secs(1200),
+        || async {
+            let mut stored = 0;
+            for repo in &names {
+                stored += store.count_runs(repo).await?;
+            }
+            Ok(stored >= repositories as u64 && store.outbox_backlog().await? == 0)
+        },
+    )
+    .await?;
+    store.close().await;
+    eprintln!("    first cycle done; watching");
+    handle.reset_stats();
+    let started = Instant::now();
+    while started.elapsed() < watch {
+        daemon.check_alive()?;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let minutes = started.elapsed().as_secs_f64() / 60.0;
+    let stats = handle.stats();
+    let usage = daemon.usage()?;
+    daemon.stop()?;
+    sim.shutdown().await;
+    let figures = json!({
+        "scenario": "idle",
+        "repositories": repositories,
+        "watched_secs": round(minutes * 60.0),
+        "requests": stats.requests_total,
+        "requests_per_minute": round(stats.requests_total as f64 / minutes),
+        "not_modified": stats.not_modified_total,
+        "rate_limit_points": stats.rate_limit_points_used,
+        "requests_by_endpoint": stats.by_route,
+        "cpu_secs_total": round(usage.cpu_secs),
+        "peak_rss_mib": round(usage.peak_rss_mib),
+    });
+    eprintln!(
+        "    {:.0} requests/min, {} rate-limit points in {:.1} min",
+        stats.requests_total as f64 / minutes,
+        stats.rate_limit_points_used,
+        minutes
+    );
+    Ok(figures)
+}
