@@ -7,6 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use gha_ingest_core::RepoName;
+use gha_ingest_store::StateStore;
 
 pub const TOKEN: &str = "bench-token";
 
@@ -164,4 +166,53 @@ where
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Starts the pipeline agent alone (no log agent) on `repos` with `settings`, and waits until
+/// every one of the history's `expected_runs` is stored completed and published.
+pub async fn ingest_history(
+    binary: &Path,
+    api_url: &str,
+    dir: &Path,
+    repos: &[String],
+    expected_runs: u64,
+    settings: &[(&str, String)],
+) -> anyhow::Result<Daemon> {
+    let mut env = vec![
+        ("GHA_INGEST__PIPELINE__REPOSITORIES", repos.join(",")),
+        ("GHA_INGEST__LOGS__ENABLED", "false".to_owned()),
+    ];
+    env.extend(settings.iter().cloned());
+    let mut daemon = Daemon::start(binary, api_url, dir, &["--agents", "pipeline"], &env)?;
+    let names: Vec<RepoName> = repos
+        .iter()
+        .map(|repo| repo.parse())
+        .collect::<Result<_, _>>()?;
+    let state_path = dir.join("state.sqlite");
+    // The daemon creates the database; open it once it is there.
+    wait_for(
+        &mut daemon,
+        "the state database exists",
+        Duration::from_secs(30),
+        || async { Ok(state_path.exists()) },
+    )
+    .await?;
+    let store = StateStore::open(&state_path).await?;
+    wait_for(
+        &mut daemon,
+        "every run is stored completed and published",
+        Duration::from_secs(1800),
+        || async {
+            let mut stored = 0;
+            for repo in &names {
+                stored += store.count_runs(repo).await?;
+            }
+            Ok(stored >= expected_runs
+                && store.poll_overview().await?.open_runs == 0
+                && store.outbox_backlog().await? == 0)
+        },
+    )
+    .await?;
+    store.close().await;
+    Ok(daemon)
 }

@@ -4,14 +4,12 @@
 //! grows.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use gha_ingest_core::RepoName;
 use gha_ingest_queue::{EmbeddedQueue, MessageQueue};
-use gha_ingest_store::StateStore;
 use serde_json::{json, Value};
 
-use crate::daemon::{wait_for, Daemon};
+use crate::daemon::ingest_history;
 use crate::world::{minimum_requests, repo_names, simulator, History};
 
 /// The history of the comparison with the peers: 5 repositories × 200 runs.
@@ -75,50 +73,18 @@ async fn measure(binary: &Path, history: History) -> anyhow::Result<Value> {
     let repos = repo_names(history.repositories);
     handle.reset_stats();
     let started = Instant::now();
-    let mut daemon = Daemon::start(
+    let daemon = ingest_history(
         binary,
         &sim.api_url(),
         dir.path(),
-        &["--agents", "pipeline"],
-        &[
-            ("GHA_INGEST__PIPELINE__REPOSITORIES", repos.join(",")),
-            ("GHA_INGEST__PIPELINE__POLL_INTERVAL_SECS", "1".to_owned()),
-            ("GHA_INGEST__LOGS__ENABLED", "false".to_owned()),
-        ],
-    )?;
-    let names: Vec<RepoName> = repos
-        .iter()
-        .map(|repo| repo.parse())
-        .collect::<Result<_, _>>()?;
-    let state_path = dir.path().join("state.sqlite");
-    // The daemon creates the database; open it once it is there.
-    wait_for(
-        &mut daemon,
-        "the state database exists",
-        Duration::from_secs(30),
-        || async { Ok(state_path.exists()) },
-    )
-    .await?;
-    let store = StateStore::open(&state_path).await?;
-    wait_for(
-        &mut daemon,
-        "every run is stored completed and published",
-        Duration::from_secs(1800),
-        || async {
-            let mut stored = 0;
-            for repo in &names {
-                stored += store.count_runs(repo).await?;
-            }
-            Ok(stored >= expected_runs
-                && store.poll_overview().await?.open_runs == 0
-                && store.outbox_backlog().await? == 0)
-        },
+        &repos,
+        expected_runs,
+        &[("GHA_INGEST__PIPELINE__POLL_INTERVAL_SECS", "1".to_owned())],
     )
     .await?;
     let wall = started.elapsed();
     let usage = daemon.usage()?;
     let stats = handle.stats();
-    store.close().await;
     daemon.stop()?;
     let queue = EmbeddedQueue::open(
         &dir.path().join("queue.sqlite"),

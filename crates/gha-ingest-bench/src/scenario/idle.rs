@@ -5,11 +5,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use gha_ingest_core::RepoName;
-use gha_ingest_store::StateStore;
 use serde_json::{json, Value};
 
-use crate::daemon::{wait_for, Daemon};
+use crate::daemon::ingest_history;
 use crate::scenario::backfill::round;
 use crate::world::{repo_names, simulator, History};
 
@@ -34,43 +32,15 @@ pub async fn run(binary: &Path, quick: bool) -> anyhow::Result<Value> {
     let handle = sim.handle();
     let dir = tempfile::tempdir()?;
     let repos = repo_names(repositories);
-    let mut daemon = Daemon::start(
+    let mut daemon = ingest_history(
         binary,
         &sim.api_url(),
         dir.path(),
-        &["--agents", "pipeline"],
-        &[
-            ("GHA_INGEST__PIPELINE__REPOSITORIES", repos.join(",")),
-            ("GHA_INGEST__LOGS__ENABLED", "false".to_owned()),
-        ],
-    )?;
-    let names: Vec<RepoName> = repos
-        .iter()
-        .map(|repo| repo.parse())
-        .collect::<Result<_, _>>()?;
-    let state_path = dir.path().join("state.sqlite");
-    wait_for(
-        &mut daemon,
-        "the state database exists",
-        Duration::from_secs(30),
-        || async { Ok(state_path.exists()) },
+        &repos,
+        repositories as u64,
+        &[],
     )
     .await?;
-    let store = StateStore::open(&state_path).await?;
-    wait_for(
-        &mut daemon,
-        "every repository was read once",
-        Duration::from_secs(1200),
-        || async {
-            let mut stored = 0;
-            for repo in &names {
-                stored += store.count_runs(repo).await?;
-            }
-            Ok(stored >= repositories as u64 && store.outbox_backlog().await? == 0)
-        },
-    )
-    .await?;
-    store.close().await;
     eprintln!("    first cycle done; watching");
     handle.reset_stats();
     let started = Instant::now();
