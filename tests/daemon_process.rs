@@ -11,6 +11,38 @@ use gha_ingest_queue::{MessageLimits, MessageQueue};
 use gha_ingest_store::{Destination, StateStore};
 use gha_ingest_tests::*;
 
+/// A daemon started by a test: killed when dropped, so a test that fails midway leaves no process
+/// behind.
+struct DaemonChild(Child);
+
+impl DaemonChild {
+    fn spawn(command: &mut Command) -> DaemonChild {
+        DaemonChild(command.spawn().expect("daemon starts"))
+    }
+}
+
+impl std::ops::Deref for DaemonChild {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for DaemonChild {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for DaemonChild {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 fn base_command() -> Command {
     let mut command = Command::new(daemon_binary());
     command
@@ -47,7 +79,7 @@ fn spawn_daemon(
     state: &std::path::Path,
     queue_url: &str,
     moto: &MotoServer,
-) -> Child {
+) -> DaemonChild {
     let mut command = daemon_command(sim_url, state, &state.with_extension("log"));
     command
         .env("GHA_INGEST__GITHUB__RETRY_BASE_DELAY_MILLIS", "20")
@@ -58,7 +90,7 @@ fn spawn_daemon(
     for (key, value) in moto.env_vars() {
         command.env(key, value);
     }
-    command.spawn().expect("daemon starts")
+    DaemonChild::spawn(&mut command)
 }
 
 async fn wait_until<F, Fut>(what: &str, log: &std::path::Path, timeout: Duration, mut condition: F)
@@ -195,7 +227,7 @@ async fn the_daemon_starts_while_sqs_is_unreachable_and_publishes_once_it_answer
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("NO_PROXY", "127.0.0.1,localhost");
-    let mut daemon = command.spawn().expect("daemon starts");
+    let mut daemon = DaemonChild::spawn(&mut command);
     let store = StateStore::open(&state).await.unwrap();
     wait_until(
         "the daemon collected into its outbox while SQS is down",
@@ -300,12 +332,12 @@ fn embedded_daemon_command(sim_url: &str, dir: &std::path::Path) -> Command {
 }
 
 /// Both agents on the embedded queue in `dir`, with short log-request timeouts.
-fn spawn_embedded_daemon(sim_url: &str, dir: &std::path::Path) -> Child {
-    embedded_daemon_command(sim_url, dir)
-        .env("GHA_INGEST__LOGS__REQUEST_VISIBILITY_TIMEOUT_SECS", "4")
-        .env("GHA_INGEST__LOGS__RETRY_DELAY_SECS", "1")
-        .spawn()
-        .expect("daemon starts")
+fn spawn_embedded_daemon(sim_url: &str, dir: &std::path::Path) -> DaemonChild {
+    DaemonChild::spawn(
+        embedded_daemon_command(sim_url, dir)
+            .env("GHA_INGEST__LOGS__REQUEST_VISIBILITY_TIMEOUT_SECS", "4")
+            .env("GHA_INGEST__LOGS__RETRY_DELAY_SECS", "1"),
+    )
 }
 
 fn largest_spool_file(dir: &std::path::Path) -> u64 {
@@ -508,10 +540,10 @@ async fn every_metric_the_dashboard_and_the_alerts_use_is_served() {
     handle.generate_history(REPO, 2, Duration::from_secs(600));
     let dir = tempfile::tempdir().unwrap();
     let port = free_loopback_port();
-    let mut daemon = embedded_daemon_command(&sim.api_url(), dir.path())
-        .env("GHA_INGEST__HTTP__LISTEN", format!("127.0.0.1:{port}"))
-        .spawn()
-        .expect("daemon starts");
+    let mut daemon = DaemonChild::spawn(
+        embedded_daemon_command(&sim.api_url(), dir.path())
+            .env("GHA_INGEST__HTTP__LISTEN", format!("127.0.0.1:{port}")),
+    );
     let metrics_url = format!("http://127.0.0.1:{port}/metrics");
     let scrape = || async {
         match reqwest::get(&metrics_url).await {
@@ -567,13 +599,10 @@ async fn sigterm_stops_within_the_shutdown_grace_even_with_a_log_download_in_fli
     });
     let dir = tempfile::tempdir().unwrap();
     let log_file = dir.path().join("daemon.log");
-    let mut daemon = embedded_daemon_command(&sim.api_url(), dir.path())
-        .env(
-            "GHA_INGEST__DAEMON__SHUTDOWN_GRACE_SECS",
-            GRACE_SECS.to_string(),
-        )
-        .spawn()
-        .expect("daemon starts");
+    let mut daemon = DaemonChild::spawn(embedded_daemon_command(&sim.api_url(), dir.path()).env(
+        "GHA_INGEST__DAEMON__SHUTDOWN_GRACE_SECS",
+        GRACE_SECS.to_string(),
+    ));
     wait_until(
         "log downloads are under way",
         &log_file,
