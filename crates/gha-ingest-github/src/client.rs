@@ -142,6 +142,12 @@ impl GithubClient {
         &self.metrics
     }
 
+    /// Brings the budget gauges up to what GitHub last reported; called when `/metrics` is
+    /// scraped rather than on every response.
+    pub fn refresh_metrics(&self) {
+        self.metrics.budget(&self.budget.snapshot());
+    }
+
     /// GETs `path` (relative to the API base, with its query) as JSON, conditionally on `etag`.
     pub async fn get_json<T: DeserializeOwned>(
         &self,
@@ -289,7 +295,6 @@ impl GithubClient {
         self.metrics.response(path, status, sent_at.elapsed());
         let (status, headers, body) = answer?;
         self.budget.record(&headers);
-        self.metrics.budget(&self.budget.snapshot());
         Ok((status, headers, body))
     }
 

@@ -99,6 +99,14 @@ impl LogMetrics {
         );
     }
 
+    pub(crate) fn log_unavailable(&self, reason: UnavailableReason) {
+        self.unavailable
+            .get_or_create(&ReasonLabels {
+                reason: reason.as_str(),
+            })
+            .inc();
+    }
+
     /// A whole log went out; `since_completion` is `None` when the job's end time is unknown.
     pub(crate) fn log_published(
         &self,

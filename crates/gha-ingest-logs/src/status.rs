@@ -67,12 +67,7 @@ impl LogAgentStatus {
     }
 
     pub(crate) fn unavailable(&self, reason: UnavailableReason) {
-        self.metrics
-            .unavailable
-            .get_or_create(&ReasonLabels {
-                reason: reason.as_str(),
-            })
-            .inc();
+        self.metrics.log_unavailable(reason);
     }
 
     pub(crate) fn failed(&self, error: String) {

@@ -226,11 +226,11 @@ impl PipelineMetrics {
     }
 
     pub(crate) fn event_queued(&self, event_type: &str) {
-        self.events_queued
-            .get_or_create(&EventTypeLabels {
-                event_type: event_type.to_owned(),
-            })
-            .inc();
+        count_event(&self.events_queued, event_type);
+    }
+
+    pub(crate) fn event_published(&self, event_type: &str) {
+        count_event(&self.events_published, event_type);
     }
 
     /// Records what is measured of an event the store queued for the first time, `now`.
@@ -305,6 +305,14 @@ impl PipelineMetrics {
         }
         Ok(())
     }
+}
+
+fn count_event(family: &Family<EventTypeLabels, Counter>, event_type: &str) {
+    family
+        .get_or_create(&EventTypeLabels {
+            event_type: event_type.to_owned(),
+        })
+        .inc();
 }
 
 fn saturating_i64(value: u64) -> i64 {

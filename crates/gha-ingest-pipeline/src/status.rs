@@ -106,12 +106,7 @@ impl AgentStatus {
 
     pub(crate) fn published<'a>(&self, event_types: impl Iterator<Item = &'a str>) {
         for event_type in event_types {
-            self.metrics
-                .events_published
-                .get_or_create(&EventTypeLabels {
-                    event_type: event_type.to_owned(),
-                })
-                .inc();
+            self.metrics.event_published(event_type);
         }
     }
 

@@ -85,6 +85,7 @@ impl ProcessMetrics {
                 )
                 .await?;
         }
+        web.github.refresh_metrics();
         self.store.refresh(&web.store).await?;
         self.queues.refresh(&web.queues).await;
         Ok(())
