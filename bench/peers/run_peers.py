@@ -217,9 +217,11 @@ def tail(path: Path, lines: int) -> str:
 
 
 class Simulator:
-    """`gha-ingest sim` as a child process. Started without `--token`, so it accepts any token
-    or none (tap-github must run without one, see PEERS.md); admin routes under `/_sim/` are not
-    counted in its statistics."""
+    """`gha-ingest sim` as a child process. Started without `--token` and with
+    `--accept-any-token`, so it accepts any token or none (tap-github must run without one, see
+    PEERS.md), and with GitHub's secondary limits lifted: like the backfill scenario, this
+    measures what each tool costs on its own, not how it waits. Admin routes under `/_sim/` are
+    not counted in its statistics."""
 
     def __init__(self, binary: Path, repos: list[str], runs_per_repo: int, log_path: Path):
         command = [
@@ -234,6 +236,11 @@ class Simulator:
             "--history",
             str(runs_per_repo),
             "--new-run-every-secs",
+            "0",
+            "--accept-any-token",
+            "--secondary-points-per-minute",
+            "0",
+            "--secondary-max-concurrent",
             "0",
         ]
         for repo in repos:

@@ -18,7 +18,14 @@
 //! | `DELETE /_sim/faults` | | 204 |
 //! | `POST /_sim/disabled_routes` | `{"route_contains": "/attempts/"}` | 204; matching API paths answer 404 for good |
 //! | `DELETE /_sim/disabled_routes` | | 204; every route answers again |
-//! | `POST /_sim/rate_limit` | `{"remaining"}` | 204 |
+//! | `POST /_sim/rate_limit` | `{"remaining"}` | 204; the token's (or anonymous) budget |
+//! | `POST /_sim/apps` | `{"app_id","public_key_pem"}` (SPKI or PKCS#1 PEM) | 204 |
+//! | `POST /_sim/installations` | `{"app_id","account","repos":["owner/name",…]}` | `{"installation_id"}` |
+//! | `POST /_sim/installations/{id}/repos` | `{"repo"}` | 204 |
+//! | `POST /_sim/installations/{id}/suspend` | | 204; no new tokens, old ones answer 401 |
+//! | `POST /_sim/installations/{id}/rate_limit` | `{"remaining"}` | 204; that installation's budget |
+//! | `POST /_sim/installations/expire_tokens` | | 204; every issued installation token expires now |
+//! | `GET /_sim/request_log` | | `{"entries":[RequestLogEntry…]}`, emptying the log |
 //! | `POST /_sim/jobs/{id}/log` | `LogSpec`, e.g. `{"generated":{"bytes":1000,"line_len":80}}`, `"gone"`, `"missing"` or `"never_served"` | 204 |
 //! | `GET /_sim/jobs/{id}/log/digest` | | `{"length","sha256"}` |
 
@@ -59,6 +66,25 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
             post(disable_route).delete(enable_all_routes),
         )
         .route("/rate_limit", post(set_rate_limit))
+        .route("/apps", post(add_app))
+        .route("/installations", post(add_installation))
+        .route(
+            "/installations/expire_tokens",
+            post(expire_installation_tokens),
+        )
+        .route(
+            "/installations/{installation_id}/repos",
+            post(add_installation_repo),
+        )
+        .route(
+            "/installations/{installation_id}/suspend",
+            post(suspend_installation),
+        )
+        .route(
+            "/installations/{installation_id}/rate_limit",
+            post(set_installation_rate_limit),
+        )
+        .route("/request_log", get(take_request_log))
         .route("/jobs/{job_id}/log", post(set_job_log))
         .route("/jobs/{job_id}/log/digest", get(job_log_digest))
         .fallback(unknown)
@@ -74,8 +100,13 @@ fn error_response(status: StatusCode, message: &str) -> Response {
 
 fn sim_error_response(error: &SimError) -> Response {
     let status = match error {
-        SimError::InvalidRepoName(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        SimError::UnknownRepo(_) | SimError::UnknownRun { .. } => StatusCode::NOT_FOUND,
+        SimError::InvalidRepoName(_) | SimError::InvalidAppKey(_) => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        SimError::UnknownRepo(_)
+        | SimError::UnknownRun { .. }
+        | SimError::UnknownApp(_)
+        | SimError::UnknownInstallation(_) => StatusCode::NOT_FOUND,
     };
     error_response(status, &error.to_string())
 }
@@ -252,6 +283,93 @@ async fn set_rate_limit(
 ) -> StatusCode {
     handle(shared).set_rate_limit_remaining(request.remaining);
     StatusCode::NO_CONTENT
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewApp {
+    app_id: u64,
+    public_key_pem: String,
+}
+
+async fn add_app(State(shared): State<Arc<Shared>>, Json(new_app): Json<NewApp>) -> Response {
+    match handle(shared).try_add_app(new_app.app_id, &new_app.public_key_pem) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => sim_error_response(&error),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewInstallation {
+    app_id: u64,
+    account: String,
+    #[serde(default)]
+    repos: Vec<String>,
+}
+
+async fn add_installation(
+    State(shared): State<Arc<Shared>>,
+    Json(new_installation): Json<NewInstallation>,
+) -> Response {
+    let repos: Vec<&str> = new_installation.repos.iter().map(String::as_str).collect();
+    match handle(shared).try_add_installation(
+        new_installation.app_id,
+        &new_installation.account,
+        &repos,
+    ) {
+        Ok(installation_id) => (
+            StatusCode::CREATED,
+            Json(json!({ "installation_id": installation_id })),
+        )
+            .into_response(),
+        Err(error) => sim_error_response(&error),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InstallationRepo {
+    repo: String,
+}
+
+async fn add_installation_repo(
+    State(shared): State<Arc<Shared>>,
+    Path(installation_id): Path<u64>,
+    Json(request): Json<InstallationRepo>,
+) -> Response {
+    match handle(shared).try_add_installation_repo(installation_id, &request.repo) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => sim_error_response(&error),
+    }
+}
+
+async fn suspend_installation(
+    State(shared): State<Arc<Shared>>,
+    Path(installation_id): Path<u64>,
+) -> Response {
+    match handle(shared).try_suspend_installation(installation_id) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => sim_error_response(&error),
+    }
+}
+
+async fn set_installation_rate_limit(
+    State(shared): State<Arc<Shared>>,
+    Path(installation_id): Path<u64>,
+    Json(request): Json<RateLimitRequest>,
+) -> StatusCode {
+    handle(shared).set_installation_rate_limit_remaining(installation_id, request.remaining);
+    StatusCode::NO_CONTENT
+}
+
+async fn expire_installation_tokens(State(shared): State<Arc<Shared>>) -> StatusCode {
+    handle(shared).expire_installation_tokens();
+    StatusCode::NO_CONTENT
+}
+
+async fn take_request_log(State(shared): State<Arc<Shared>>) -> Response {
+    Json(json!({ "entries": handle(shared).take_request_log() })).into_response()
 }
 
 async fn set_job_log(

@@ -10,9 +10,11 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::clock::{lock, to_datetime, Millis};
+use crate::credentials::Credential;
 use crate::faults::Fault;
 use crate::logs::{spec_for_job, LogContent, LogSpec};
 use crate::payloads::{render_job, render_run, RunShape};
+use crate::request_log::RequestLogEntry;
 use crate::spec::{RunSpec, SimError};
 use crate::state::{CachedDigest, Shared};
 use crate::stats::SimStats;
@@ -193,7 +195,8 @@ impl SimHandle {
         lock(&self.shared.stats).clone()
     }
 
-    /// Zeroes the counters (not the rate-limit window).
+    /// Zeroes the counters (not the rate-limit windows, the secondary limits' minute or the
+    /// request log).
     pub fn reset_stats(&self) {
         *lock(&self.shared.stats) = SimStats::default();
     }
@@ -208,11 +211,122 @@ impl SimHandle {
         lock(&self.shared.faults).clear();
     }
 
-    /// Sets the remaining primary rate-limit points of the current window; at 0 every API
-    /// request but `GET /rate_limit` answers 403 with `x-ratelimit-remaining: 0`.
+    /// Sets the remaining primary rate-limit points of the current window of the personal
+    /// access token (or of anonymous requests, when no token is configured); at 0 every such
+    /// request but `GET /rate_limit` answers 403 with `x-ratelimit-remaining: 0`. Installations
+    /// keep their own budgets (`set_installation_rate_limit_remaining`).
     pub fn set_rate_limit_remaining(&self, remaining: u32) {
         let now_ms = self.shared.clock.now_ms();
-        lock(&self.shared.rate_limit).set_remaining(remaining, now_ms);
+        lock(&self.shared.rate_limit)
+            .budget(Credential::Pat, now_ms)
+            .set_remaining(remaining, now_ms);
+    }
+
+    /// `set_rate_limit_remaining` for the budget every token of one installation shares. The
+    /// installation need not exist yet.
+    pub fn set_installation_rate_limit_remaining(&self, installation_id: u64, remaining: u32) {
+        let now_ms = self.shared.clock.now_ms();
+        lock(&self.shared.rate_limit)
+            .budget(Credential::Installation(installation_id), now_ms)
+            .set_remaining(remaining, now_ms);
+    }
+
+    /// Registers GitHub App `app_id` with its public key, an SPKI `PUBLIC KEY` or PKCS#1
+    /// `RSA PUBLIC KEY` PEM (`AppKeyPair::public_pem`). Registering it again replaces the key.
+    /// JWTs signed with the matching private key and `iss` = `app_id` are then accepted on the
+    /// `/app…` routes.
+    ///
+    /// # Panics
+    /// If the PEM is not an RSA public key; see `try_add_app`.
+    pub fn add_app(&self, app_id: u64, public_key_pem: &str) {
+        self.try_add_app(app_id, public_key_pem)
+            .unwrap_or_else(|error| panic!("add_app: {error}"));
+    }
+
+    /// `add_app` that reports a bad key instead of panicking.
+    pub fn try_add_app(&self, app_id: u64, public_key_pem: &str) -> Result<(), SimError> {
+        let now_ms = self.shared.clock.now_ms();
+        lock(&self.shared.apps).add_app(app_id, public_key_pem, now_ms)
+    }
+
+    /// Installs App `app_id` on the account `account_login` with `repos` (`owner/name`)
+    /// selected, and returns the installation id. The repositories may be added with
+    /// `add_repo` before or after: an installation resolves its names at request time, and
+    /// lists and serves only those that exist.
+    ///
+    /// # Panics
+    /// If the App is unknown or a name is not `owner/name`; see `try_add_installation`.
+    pub fn add_installation(&self, app_id: u64, account_login: &str, repos: &[&str]) -> u64 {
+        self.try_add_installation(app_id, account_login, repos)
+            .unwrap_or_else(|error| panic!("add_installation: {error}"))
+    }
+
+    /// `add_installation` that reports an unknown App or a malformed name instead of panicking.
+    pub fn try_add_installation(
+        &self,
+        app_id: u64,
+        account_login: &str,
+        repos: &[&str],
+    ) -> Result<u64, SimError> {
+        let now_ms = self.shared.clock.now_ms();
+        // Lock order: world → apps.
+        let mut world = lock(&self.shared.world);
+        let mut apps = lock(&self.shared.apps);
+        if apps.app(app_id).is_none() {
+            return Err(SimError::UnknownApp(app_id));
+        }
+        let account_id = world.ensure_owner_id(account_login);
+        apps.add_installation(app_id, account_login, account_id, repos, now_ms)
+    }
+
+    /// Adds `repo` (`owner/name`) to an installation's selected repositories.
+    ///
+    /// # Panics
+    /// If the installation is unknown or the name is not `owner/name`; see
+    /// `try_add_installation_repo`.
+    pub fn add_installation_repo(&self, installation_id: u64, repo: &str) {
+        self.try_add_installation_repo(installation_id, repo)
+            .unwrap_or_else(|error| panic!("add_installation_repo: {error}"));
+    }
+
+    /// `add_installation_repo` that reports errors instead of panicking.
+    pub fn try_add_installation_repo(
+        &self,
+        installation_id: u64,
+        repo: &str,
+    ) -> Result<(), SimError> {
+        lock(&self.shared.apps).add_installation_repo(installation_id, repo)
+    }
+
+    /// Suspends an installation, as an organisation owner can: GitHub then refuses to mint
+    /// tokens for it (403 "This installation has been suspended") and its existing tokens
+    /// answer 401 "Bad credentials".
+    ///
+    /// # Panics
+    /// If the installation is unknown; see `try_suspend_installation`.
+    pub fn suspend_installation(&self, installation_id: u64) {
+        self.try_suspend_installation(installation_id)
+            .unwrap_or_else(|error| panic!("suspend_installation: {error}"));
+    }
+
+    /// `suspend_installation` that reports an unknown installation instead of panicking.
+    pub fn try_suspend_installation(&self, installation_id: u64) -> Result<(), SimError> {
+        let now_ms = self.shared.clock.now_ms();
+        lock(&self.shared.apps).suspend(installation_id, now_ms)
+    }
+
+    /// Every installation token issued so far expires now (401 "Bad credentials" from here
+    /// on); tokens minted afterwards live their full `SimConfig::installation_token_ttl`.
+    pub fn expire_installation_tokens(&self) {
+        let now_ms = self.shared.clock.now_ms();
+        lock(&self.shared.apps).expire_all_tokens(now_ms);
+    }
+
+    /// The API requests since the previous take (or the start), oldest first, and empties the
+    /// log. It keeps the newest 1,000,000; older ones are dropped and counted in
+    /// `SimStats::request_log_dropped_total`.
+    pub fn take_request_log(&self) -> Vec<RequestLogEntry> {
+        lock(&self.shared.request_log).take()
     }
 
     /// Chooses what a job's log download serves (default `LogSpec::Fixture`).

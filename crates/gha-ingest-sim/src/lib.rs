@@ -7,8 +7,12 @@
 //! downloads to. It imitates what makes polling GitHub hard: newest-created-first pages with
 //! `Link` headers and the 1,000-result cap on filtered lists, runs that move through their states
 //! as the (simulated) clock advances, re-runs that reuse the run id, logs that only exist once a
-//! job completed and expire, ETags with free 304s, the primary rate limit, and injectable faults.
-//! Every request is counted so tests can assert on API cost.
+//! job completed and expire, ETags with free 304s, and injectable faults. It enforces what GitHub
+//! enforces for an organisation-scale client: a primary budget per credential (the token,
+//! each GitHub App installation, the App's JWT), secondary limits per credential (points per
+//! minute, concurrent requests), GitHub App authentication (JWT → installation token →
+//! the installation's repositories only), and serves GitHub Enterprise Server's `/api/v3` base.
+//! Every request is counted, per route and per credential, so tests can assert on API cost.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -25,28 +29,42 @@
 //! ```
 
 mod admin;
+mod app_payloads;
+mod apps;
 mod clock;
 mod config;
+mod credentials;
 mod faults;
 mod generate;
 mod handle;
+mod jwt;
+mod keys;
 mod lifecycle;
 mod logs;
 mod model;
 mod payloads;
 mod query;
 mod ratelimit;
+mod request_log;
 mod routes;
+mod secondary;
 mod server;
 mod spec;
 mod state;
 mod stats;
 mod world;
 
-pub use config::{ClockMode, SimConfig, DEFAULT_LOG_URL_TTL, DEFAULT_RATE_LIMIT_PER_HOUR};
+pub use config::{
+    ClockMode, SecondaryLimits, SimConfig, DEFAULT_APP_RATE_LIMIT_PER_HOUR,
+    DEFAULT_INSTALLATION_RATE_LIMIT_PER_HOUR, DEFAULT_INSTALLATION_TOKEN_TTL, DEFAULT_LOG_URL_TTL,
+    DEFAULT_RATE_LIMIT_PER_HOUR, DEFAULT_RATE_LIMIT_WINDOW, DEFAULT_SECONDARY_MAX_CONCURRENT,
+    DEFAULT_SECONDARY_POINTS_PER_MINUTE,
+};
 pub use faults::{Fault, FaultKind};
 pub use handle::SimHandle;
+pub use keys::AppKeyPair;
 pub use logs::LogSpec;
+pub use request_log::RequestLogEntry;
 pub use server::{RunningSim, Simulator};
 pub use spec::{RunSpec, SimError};
-pub use stats::SimStats;
+pub use stats::{CredentialStats, SimStats};

@@ -29,7 +29,6 @@ pub(crate) struct Repo {
     pub owner: String,
     pub name: String,
     pub full_name: String,
-    pub owner_id: u64,
     pub default_branch: String,
     pub workflows: Vec<Workflow>,
     /// `(created_ms, run_id)`, sorted ascending: the list endpoint walks it backwards.

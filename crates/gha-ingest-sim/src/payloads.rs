@@ -9,6 +9,7 @@ use base64::Engine;
 use chrono::FixedOffset;
 use serde_json::{json, Map, Value};
 
+use crate::app_payloads::AppTemplates;
 use crate::clock::{format_seconds_z, to_datetime, Millis};
 use crate::generate::{commit_file, CommitFile, FileStatus};
 use crate::lifecycle::{job_state, job_times, run_state, step_state, JobState, StepState};
@@ -50,15 +51,17 @@ pub(crate) struct Templates {
     pull_minimal: Value,
     repository_full: Value,
     rate_limit: Value,
+    /// The GitHub App examples (`app_payloads`).
+    pub apps: AppTemplates,
 }
 
-fn parse_fixture(text: &str, api_origin: &str) -> Value {
+pub(crate) fn parse_fixture(text: &str, api_origin: &str) -> Value {
     let pointed_at_simulator = text.replace(GITHUB_API_ORIGIN, api_origin);
     // The fixtures are compiled in and covered by tests: a parse failure is a build defect.
     serde_json::from_str(&pointed_at_simulator).expect("bundled fixture is valid JSON")
 }
 
-fn pointer(value: &Value, path: &str) -> Value {
+pub(crate) fn pointer(value: &Value, path: &str) -> Value {
     value
         .pointer(path)
         .cloned()
@@ -85,6 +88,7 @@ impl Templates {
             repository_full: pointer(&pulls, "/0/head/repo"),
             pull_minimal: pointer(&with_pulls, "/workflow_run/pull_requests/0"),
             rate_limit: parse_fixture(RATE_LIMIT_OVERVIEW_JSON, api_origin),
+            apps: AppTemplates::load(api_origin),
             run_single,
             job,
             commit,
@@ -126,7 +130,7 @@ fn rewrite_strings(value: &mut Value, replacements: &[(&str, &str)]) {
     }
 }
 
-fn object_mut(value: &mut Value) -> &mut Map<String, Value> {
+pub(crate) fn object_mut(value: &mut Value) -> &mut Map<String, Value> {
     match value {
         Value::Object(fields) => fields,
         _ => unreachable!("templates are JSON objects"),

@@ -76,4 +76,10 @@ pub enum SimError {
     UnknownRepo(String),
     #[error("unknown run {run_id} in {repo}")]
     UnknownRun { repo: String, run_id: u64 },
+    #[error("invalid GitHub App public key: {0}")]
+    InvalidAppKey(String),
+    #[error("unknown GitHub App {0}")]
+    UnknownApp(u64),
+    #[error("unknown installation {0}")]
+    UnknownInstallation(u64),
 }

@@ -1,15 +1,21 @@
 //! The state shared by the two servers and every `SimHandle`: one `Arc<Shared>`, each part
 //! behind its own short-held std mutex (never held across an `.await`).
+//!
+//! Lock order where two are held at once: world → apps; world → log specs → log tokens;
+//! primary budgets → stats.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::apps::AppRegistry;
 use crate::clock::SimClock;
 use crate::config::{SimConfig, DEFAULT_LOG_URL_TTL};
 use crate::faults::FaultBook;
 use crate::logs::{LogSpec, LogTokens};
 use crate::payloads::Templates;
-use crate::ratelimit::RateLimiter;
+use crate::ratelimit::PrimaryBudgets;
+use crate::request_log::{RequestLog, REQUEST_LOG_CAPACITY};
+use crate::secondary::SecondaryLimiter;
 use crate::stats::SimStats;
 use crate::world::World;
 
@@ -35,7 +41,14 @@ pub(crate) struct Shared {
     pub disabled_routes: Mutex<Vec<String>>,
     /// Runs served malformed (`created_at` that is not a time) wherever they appear.
     pub malformed_runs: Mutex<std::collections::HashSet<u64>>,
-    pub rate_limit: Mutex<RateLimiter>,
+    /// Primary budgets, one per credential.
+    pub rate_limit: Mutex<PrimaryBudgets>,
+    /// Secondary limits; an `Arc` because admitted requests hold a slot until they are dropped.
+    pub secondary: Arc<SecondaryLimiter>,
+    pub apps: Mutex<AppRegistry>,
+    pub request_log: Mutex<RequestLog>,
+    /// Real time at start: the origin of the request log's timestamps.
+    pub started_at: tokio::time::Instant,
     pub log_tokens: Mutex<LogTokens>,
     pub api_origin: String,
     pub log_origin: String,
@@ -55,7 +68,11 @@ impl Shared {
             faults: Mutex::new(FaultBook::default()),
             disabled_routes: Mutex::new(Vec::new()),
             malformed_runs: Mutex::new(std::collections::HashSet::new()),
-            rate_limit: Mutex::new(RateLimiter::new(config.rate_limit_per_hour, started_ms)),
+            rate_limit: Mutex::new(PrimaryBudgets::new(&config, started_ms)),
+            secondary: SecondaryLimiter::new(config.secondary),
+            apps: Mutex::new(AppRegistry::default()),
+            request_log: Mutex::new(RequestLog::new(REQUEST_LOG_CAPACITY)),
+            started_at: tokio::time::Instant::now(),
             log_tokens: Mutex::new(LogTokens::new(config.seed, DEFAULT_LOG_URL_TTL)),
             api_origin,
             log_origin,

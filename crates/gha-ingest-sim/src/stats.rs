@@ -1,9 +1,12 @@
 //! Counters of everything the simulator served, so tests and benchmarks can assert on API cost
-//! ("idle polling costs 0 rate-limit points").
+//! ("idle polling costs 0 rate-limit points") and on how close each credential came to GitHub's
+//! limits ("never more than 900 points in a minute").
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+use crate::credentials::Credential;
 
 /// A snapshot of the counters since start or the last `reset_stats`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,7 +25,8 @@ pub struct SimStats {
     pub rate_limit_points_used: u64,
     /// Requests refused because the primary limit was exhausted.
     pub rate_limited_total: u64,
-    /// Secondary rate-limit answers (injected).
+    /// Secondary rate-limit answers, injected (`FaultKind::SecondaryRateLimit`) or enforced
+    /// (`SimConfig::secondary`).
     pub secondary_rate_limited_total: u64,
     /// Injected faults that fired, on either origin.
     pub faults_fired_total: u64,
@@ -38,12 +42,58 @@ pub struct SimStats {
     pub log_bytes_served_total: u64,
     /// Log-origin requests refused because they carried an `Authorization` header.
     pub log_authorization_rejected_total: u64,
+    /// API requests by the credential they were made with, keyed `"pat"`, `"anonymous"`,
+    /// `"app:{id}"` or `"installation:{id}"` (a request refused with 401 because its credential
+    /// is missing, unknown or expired has none and is not here).
+    #[serde(default)]
+    pub credentials: BTreeMap<String, CredentialStats>,
+    /// Installation tokens minted by `POST /app/installations/{id}/access_tokens`.
+    #[serde(default)]
+    pub installation_tokens_issued_total: u64,
+    /// Request-log entries dropped because the log was full (see `SimHandle::take_request_log`).
+    #[serde(default)]
+    pub request_log_dropped_total: u64,
+}
+
+/// What one credential spent and how hard it pushed the limits.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialStats {
+    /// API requests made with it, whatever the answer.
+    pub requests: u64,
+    /// Primary rate-limit points it spent.
+    pub primary_points_used: u64,
+    /// Its requests refused because its primary budget was exhausted.
+    pub primary_rate_limited: u64,
+    /// Its requests answered with a secondary rate limit, injected or enforced.
+    pub secondary_rate_limited: u64,
+    /// The most points it spent within any sliding 60 s of real time (measured even with the
+    /// points limit off).
+    pub max_points_per_minute: u32,
+    /// The most of its requests being answered at once (measured even with the limit off).
+    pub max_concurrent: u32,
 }
 
 impl SimStats {
-    pub(crate) fn record_api_response(&mut self, route_template: &str, status: u16) {
+    pub(crate) fn record_api_response(
+        &mut self,
+        route_template: &str,
+        credential: Option<Credential>,
+        status: u16,
+    ) {
         self.requests_total += 1;
-        *self.by_route.entry(route_template.to_string()).or_default() += 1;
+        if let Some(count) = self.by_route.get_mut(route_template) {
+            *count += 1;
+        } else {
+            self.by_route.insert(route_template.to_string(), 1);
+        }
         *self.by_status.entry(status).or_default() += 1;
+        if let Some(credential) = credential {
+            self.credential_mut(credential).requests += 1;
+        }
+    }
+
+    /// The counters of `credential`, created at its first request.
+    pub(crate) fn credential_mut(&mut self, credential: Credential) -> &mut CredentialStats {
+        self.credentials.entry(credential.to_string()).or_default()
     }
 }

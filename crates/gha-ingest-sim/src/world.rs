@@ -33,6 +33,11 @@ pub(crate) struct World {
     repo_index_by_name: HashMap<String, usize>,
     repo_index_by_id: HashMap<u64, usize>,
     owner_ids: HashMap<String, u64>,
+    /// Owner id → the owner's login as first written.
+    owner_logins: HashMap<u64, String>,
+    /// Lower-case owner → its repositories' indexes, in creation order: an organisation's
+    /// listing without a scan of every repository.
+    repos_by_owner: HashMap<String, Vec<usize>>,
     pub runs: HashMap<u64, Run>,
     pub jobs: HashMap<u64, JobLocation>,
     pub users: Vec<User>,
@@ -88,6 +93,8 @@ impl World {
             repo_index_by_name: HashMap::new(),
             repo_index_by_id: HashMap::new(),
             owner_ids: HashMap::new(),
+            owner_logins: HashMap::new(),
+            repos_by_owner: HashMap::new(),
             runs: HashMap::new(),
             jobs: HashMap::new(),
             users,
@@ -106,15 +113,7 @@ impl World {
         }
         let repo_id = self.next_repo_id;
         self.next_repo_id += self.rng.gen_range(1..=900);
-        let owner_id = match self.owner_ids.get(&owner.to_lowercase()) {
-            Some(id) => *id,
-            None => {
-                let id = self.next_owner_id;
-                self.next_owner_id += self.rng.gen_range(1..=90);
-                self.owner_ids.insert(owner.to_lowercase(), id);
-                id
-            }
-        };
+        let owner_id = self.ensure_owner_id(owner);
         let workflows = WORKFLOWS
             .iter()
             .map(|(workflow_name, file_name, job_names)| {
@@ -143,7 +142,6 @@ impl World {
             owner: owner.to_string(),
             name: name.to_string(),
             full_name: full_name.clone(),
-            owner_id,
             default_branch: DEFAULT_BRANCH.to_string(),
             workflows,
             runs_by_created: Vec::new(),
@@ -156,13 +154,43 @@ impl World {
         self.repo_index_by_name
             .insert(full_name.to_lowercase(), index);
         self.repo_index_by_id.insert(repo_id, index);
+        self.repos_by_owner
+            .entry(owner.to_lowercase())
+            .or_default()
+            .push(index);
         index
+    }
+
+    /// The id of the account `owner` (any case), handed out at its first mention.
+    pub(crate) fn ensure_owner_id(&mut self, owner: &str) -> u64 {
+        let key = owner.to_lowercase();
+        if let Some(id) = self.owner_ids.get(&key) {
+            return *id;
+        }
+        let id = self.next_owner_id;
+        self.next_owner_id += self.rng.gen_range(1..=90);
+        self.owner_ids.insert(key, id);
+        self.owner_logins.insert(id, owner.to_string());
+        id
+    }
+
+    /// The indexes of `owner`'s repositories (any case), oldest first.
+    pub(crate) fn repos_of_owner(&self, owner: &str) -> &[usize] {
+        self.repos_by_owner
+            .get(&owner.to_lowercase())
+            .map_or(&[], Vec::as_slice)
     }
 
     pub(crate) fn repo_index(&self, full_name: &str) -> Option<usize> {
         self.repo_index_by_name
             .get(&full_name.to_lowercase())
             .copied()
+    }
+
+    /// `repo_index` for a name already in lower case (no allocation).
+    pub(crate) fn repo_index_lowercase(&self, lowercase_full_name: &str) -> Option<usize> {
+        debug_assert_eq!(lowercase_full_name, lowercase_full_name.to_lowercase());
+        self.repo_index_by_name.get(lowercase_full_name).copied()
     }
 
     pub(crate) fn repo_index_by_id(&self, repo_id: u64) -> Option<usize> {
@@ -174,10 +202,7 @@ impl World {
     }
 
     pub(crate) fn owner_by_id(&self, owner_id: u64) -> Option<&str> {
-        self.repos
-            .iter()
-            .find(|repo| repo.owner_id == owner_id)
-            .map(|repo| repo.owner.as_str())
+        self.owner_logins.get(&owner_id).map(String::as_str)
     }
 
     /// The repository named `owner/name`, added if needed.

@@ -1,11 +1,14 @@
-//! The HTTP surface: the API origin's GitHub routes (`api` runs the shared pipeline, `actions`
-//! and `repos` answer), the log origin (`log_host`), and route matching (this file).
+//! The HTTP surface: the API origin's GitHub routes (`api` runs the shared pipeline, `actions`,
+//! `repos` and `apps` answer), the log origin (`log_host`), and route matching (this file).
 //!
 //! API paths are matched by hand rather than by axum's router so every answer, including a bad
 //! id or an unknown path, is GitHub's JSON, and every request is counted under its template.
+//! GitHub Enterprise Server serves the same API under `/api/v3`: `split_enterprise_prefix`
+//! takes it off before matching.
 
 pub(crate) mod actions;
 pub(crate) mod api;
+pub(crate) mod apps;
 pub(crate) mod log_host;
 pub(crate) mod repos;
 
@@ -45,17 +48,47 @@ pub(crate) enum ApiRoute {
     RateLimit,
     OrgRepos(OrgRef),
     Repo(RepoRef, RepoResource),
+    /// `GET /app`: the authenticated App (JWT).
+    App,
+    /// `GET /app/installations` (JWT).
+    AppInstallations,
+    /// `POST /app/installations/{installation_id}/access_tokens` (JWT).
+    CreateInstallationToken(u64),
+    /// `GET /installation/repositories` (installation token).
+    InstallationRepositories,
     Unknown,
+}
+
+/// GitHub Enterprise Server's REST base path.
+pub(crate) const ENTERPRISE_PREFIX: &str = "/api/v3";
+
+/// `/api/v3/repos/a/b` → (`/repos/a/b`, true); any other path is returned as it is.
+pub(crate) fn split_enterprise_prefix(path: &str) -> (&str, bool) {
+    match path.strip_prefix(ENTERPRISE_PREFIX) {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => (rest, true),
+        _ => (path, false),
+    }
 }
 
 impl ApiRoute {
     pub(crate) fn parse(method: &Method, path: &str) -> Self {
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        if method == Method::POST {
+            return match segments.as_slice() {
+                ["app", "installations", id, "access_tokens"] => id
+                    .parse()
+                    .map_or(ApiRoute::Unknown, ApiRoute::CreateInstallationToken),
+                _ => ApiRoute::Unknown,
+            };
+        }
         if method != Method::GET && method != Method::HEAD {
             return ApiRoute::Unknown;
         }
-        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         match segments.as_slice() {
             ["rate_limit"] => ApiRoute::RateLimit,
+            ["app"] => ApiRoute::App,
+            ["app", "installations"] => ApiRoute::AppInstallations,
+            ["installation", "repositories"] => ApiRoute::InstallationRepositories,
             ["orgs", org, "repos"] => ApiRoute::OrgRepos(OrgRef::Login((*org).to_string())),
             ["organizations", id, "repos"] => match id.parse() {
                 Ok(id) => ApiRoute::OrgRepos(OrgRef::Id(id)),
@@ -100,6 +133,12 @@ impl ApiRoute {
                     "GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls"
                 }
             },
+            ApiRoute::App => "GET /app",
+            ApiRoute::AppInstallations => "GET /app/installations",
+            ApiRoute::CreateInstallationToken(_) => {
+                "POST /app/installations/{installation_id}/access_tokens"
+            }
+            ApiRoute::InstallationRepositories => "GET /installation/repositories",
             ApiRoute::Unknown => "GET {unknown}",
         }
     }
@@ -197,5 +236,36 @@ mod tests {
             ApiRoute::parse(&Method::GET, "/rate_limit"),
             ApiRoute::RateLimit
         );
+    }
+
+    #[test]
+    fn app_routes_take_their_methods() {
+        assert_eq!(
+            ApiRoute::parse(&Method::POST, "/app/installations/52380411/access_tokens"),
+            ApiRoute::CreateInstallationToken(52_380_411)
+        );
+        assert_eq!(
+            ApiRoute::parse(&Method::GET, "/app/installations/1/access_tokens"),
+            ApiRoute::Unknown
+        );
+        assert_eq!(
+            ApiRoute::parse(&Method::GET, "/installation/repositories"),
+            ApiRoute::InstallationRepositories
+        );
+        assert_eq!(ApiRoute::parse(&Method::GET, "/app/"), ApiRoute::App);
+    }
+
+    #[test]
+    fn the_enterprise_prefix_comes_off_whole_segments_only() {
+        assert_eq!(
+            split_enterprise_prefix("/api/v3/repos/a/b"),
+            ("/repos/a/b", true)
+        );
+        assert_eq!(split_enterprise_prefix("/api/v3"), ("", true));
+        assert_eq!(
+            split_enterprise_prefix("/api/v30/repos"),
+            ("/api/v30/repos", false)
+        );
+        assert_eq!(split_enterprise_prefix("/repos/a/b"), ("/repos/a/b", false));
     }
 }

@@ -5,6 +5,7 @@
 use axum::http::StatusCode;
 use serde_json::Value;
 
+use crate::apps::Installation;
 use crate::clock::{format_seconds_z, Millis};
 use crate::model::{Commit, Repo};
 use crate::payloads::{
@@ -30,12 +31,19 @@ enum RepoSort {
 /// `GET /orgs/{org}/repos?type=&sort=&direction=`. Every simulated repository is public and
 /// no fork, so `private` and `forks` list nothing and the other types everything. `sort`
 /// defaults to `created`, `direction` to `asc` for `full_name` and `desc` otherwise, as GitHub
-/// documents; ties go by id. Values outside the documented ones mean the default.
-pub(crate) fn org_repos(world: &World, owner: &str, query: &Query) -> ApiOutcome {
+/// documents; ties go by id. Values outside the documented ones mean the default. An
+/// installation token lists only its installation's repositories (`scope`).
+pub(crate) fn org_repos(
+    world: &World,
+    owner: &str,
+    query: &Query,
+    scope: Option<&Installation>,
+) -> ApiOutcome {
     let owned: Vec<&Repo> = world
-        .repos
+        .repos_of_owner(owner)
         .iter()
-        .filter(|repo| repo.owner.eq_ignore_ascii_case(owner))
+        .map(|index| &world.repos[*index])
+        .filter(|repo| scope.is_none_or(|installation| installation.includes(&repo.full_name)))
         .collect();
     let Some(owner_id) = world.owner_id(owner).filter(|_| !owned.is_empty()) else {
         return ApiOutcome::not_found();
@@ -52,17 +60,21 @@ pub(crate) fn org_repos(world: &World, owner: &str, query: &Query) -> ApiOutcome
         Some("desc") => false,
         _ => sort == RepoSort::FullName,
     };
-    let mut listed: Vec<&Repo> = if lists_nothing { Vec::new() } else { owned };
-    listed.sort_by(|left, right| {
-        let order = match sort {
-            RepoSort::Created => left.created_ms.cmp(&right.created_ms),
-            RepoSort::Updated | RepoSort::Pushed => pushed_ms(left).cmp(&pushed_ms(right)),
-            RepoSort::FullName => left
-                .full_name
-                .to_lowercase()
-                .cmp(&right.full_name.to_lowercase()),
-        };
-        let order = order.then(left.id.cmp(&right.id));
+    let listed: Vec<&Repo> = if lists_nothing { Vec::new() } else { owned };
+    // Each key computed once: `pushed_ms` reads every commit of a repository.
+    let mut keyed: Vec<(Millis, String, u64, &Repo)> = listed
+        .into_iter()
+        .map(|repo| {
+            let (time_key, name_key) = match sort {
+                RepoSort::Created => (repo.created_ms, String::new()),
+                RepoSort::Updated | RepoSort::Pushed => (pushed_ms(repo), String::new()),
+                RepoSort::FullName => (0, repo.full_name.to_lowercase()),
+            };
+            (time_key, name_key, repo.id, repo)
+        })
+        .collect();
+    keyed.sort_by(|left, right| {
+        let order = (left.0, &left.1, left.2).cmp(&(right.0, &right.1, right.2));
         if ascending {
             order
         } else {
@@ -70,15 +82,15 @@ pub(crate) fn org_repos(world: &World, owner: &str, query: &Query) -> ApiOutcome
         }
     });
     let page = query.page_request(30, 100);
-    let repos: Vec<Value> = listed[page.range(listed.len())]
+    let repos: Vec<Value> = keyed[page.range(keyed.len())]
         .iter()
-        .map(|repo| render_repository(repo))
+        .map(|(_, _, _, repo)| render_repository(repo))
         .collect();
     let base_url = format!(
         "{}/organizations/{owner_id}/repos",
         world.templates.api_origin
     );
-    let link = page.link_header(&base_url, query, listed.len());
+    let link = page.link_header(&base_url, query, keyed.len());
     ApiOutcome::ok_paged(Value::Array(repos), link)
 }
 
@@ -94,7 +106,7 @@ fn pushed_ms(repo: &Repo) -> Millis {
 
 /// The full repository object with its times: created when added, pushed (and so updated) at
 /// its newest commit.
-fn render_repository(repo: &Repo) -> Value {
+pub(crate) fn render_repository(repo: &Repo) -> Value {
     let mut payload = repo.rendered.full.clone();
     if let Value::Object(fields) = &mut payload {
         let pushed_at = format_seconds_z(pushed_ms(repo));

@@ -1,14 +1,16 @@
 //! Helpers shared by the integration tests: start a simulator on loopback, talk to it with a
-//! client that does not follow redirects, read `Link` headers.
+//! client that does not follow redirects, read `Link` headers, sign GitHub App JWTs and mint
+//! installation tokens as a client would.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
 
 use gha_ingest_sim::{RunningSim, SimConfig, SimHandle, Simulator};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::header::HeaderMap;
 use reqwest::redirect::Policy;
 use reqwest::{Client, Response};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 pub struct TestSim {
     pub sim: RunningSim,
@@ -48,12 +50,81 @@ impl TestSim {
             .expect("request reaches the simulator")
     }
 
+    /// GET `path_and_query` with `Authorization: Bearer <token>`.
+    pub async fn get_as(&self, token: &str, path_and_query: &str) -> Response {
+        self.client
+            .get(format!("{}{path_and_query}", self.api))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request reaches the simulator")
+    }
+
+    /// POST `path` with `Authorization: Bearer <token>` and no body.
+    pub async fn post_as(&self, token: &str, path: &str) -> Response {
+        self.client
+            .post(format!("{}{path}", self.api))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request reaches the simulator")
+    }
+
+    /// A JWT for `app_id`, valid for the next 9 minutes of simulated time, as GitHub advises
+    /// (`iat` 60 s in the past).
+    pub fn app_jwt(&self, private_pem: &str, app_id: u64) -> String {
+        let now = self.handle.now().timestamp();
+        sign_jwt(
+            private_pem,
+            json!({"iss": app_id, "iat": now - 60, "exp": now + 540}),
+        )
+    }
+
+    /// Mints an installation token with a fresh JWT, asserting 201.
+    pub async fn installation_token(
+        &self,
+        private_pem: &str,
+        app_id: u64,
+        installation_id: u64,
+    ) -> String {
+        let jwt = self.app_jwt(private_pem, app_id);
+        let response = self
+            .post_as(
+                &jwt,
+                &format!("/app/installations/{installation_id}/access_tokens"),
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            201,
+            "minting a token for {installation_id}"
+        );
+        let body: Value = response.json().await.expect("JSON body");
+        body["token"].as_str().expect("token").to_string()
+    }
+
     /// GET and decode JSON, asserting 200.
     pub async fn get_json(&self, path_and_query: &str) -> Value {
         let response = self.get(path_and_query).await;
         assert_eq!(response.status(), 200, "GET {path_and_query}");
         response.json().await.expect("JSON body")
     }
+}
+
+/// An RS256 JWT with `claims`, signed with a PKCS#8 or PKCS#1 private key PEM.
+pub fn sign_jwt(private_pem: &str, claims: Value) -> String {
+    let key = EncodingKey::from_rsa_pem(private_pem.as_bytes()).expect("RSA private key");
+    jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &key).expect("JWT signs")
+}
+
+/// A header value as text.
+pub fn header<'a>(response: &'a Response, name: &str) -> &'a str {
+    response
+        .headers()
+        .get(name)
+        .unwrap_or_else(|| panic!("answer has {name}"))
+        .to_str()
+        .expect("ascii header")
 }
 
 /// The URL of a `Link` relation, e.g. `link(&headers, "next")`.
