@@ -1,4 +1,5 @@
-//! `GithubClient`: one conditional GET with the retry policy applied, on octocrab's transport.
+//! `GithubClient`: one conditional GET with the retry policy applied, on octocrab's transport,
+//! admitted by its credential's [`RequestScheduler`] at the priority of the work it serves.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,15 +9,17 @@ use http::header::{HeaderName, ACCEPT, ETAG, IF_NONE_MATCH, LINK, USER_AGENT};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use http_body_util::BodyExt;
 use octocrab::Octocrab;
+use secrecy::SecretString;
 use serde::de::DeserializeOwned;
-use tokio::sync::Semaphore;
 use url::Url;
 
+use crate::auth::Credential;
 use crate::error::GithubError;
 use crate::metrics::{GithubMetrics, LimitKind};
 use crate::pagination::{next_link, relative_to_base};
-use crate::ratelimit::{RateBudget, RateLimitSnapshot};
+use crate::ratelimit::RateLimitSnapshot;
 use crate::retry::{RetryPolicy, Verdict};
+use crate::schedule::{BudgetOptions, BudgetSnapshot, Decision, Priority, RequestScheduler};
 
 /// The REST API version this client is written against.
 const API_VERSION: &str = "2022-11-28";
@@ -26,11 +29,13 @@ const API_VERSION: &str = "2022-11-28";
 pub struct ClientOptions {
     /// `https://api.github.com`, `https://HOST/api/v3` for GitHub Enterprise Server, or a simulator.
     pub api_url: Url,
-    /// `None` only when anonymous access was explicitly allowed.
+    /// A personal access token; `None` only when anonymous access was explicitly allowed (an
+    /// App's installations get their credential from [`GithubClient::for_credential`]).
     pub token: Option<String>,
     pub user_agent: String,
     pub request_timeout: Duration,
-    pub max_concurrent_requests: usize,
+    /// The request budget of each credential: ceiling, concurrency, reserve.
+    pub budget: BudgetOptions,
     pub max_retries: u32,
     pub retry_base_delay: Duration,
     pub retry_max_delay: Duration,
@@ -44,7 +49,7 @@ impl std::fmt::Debug for ClientOptions {
             .field("token", &self.token.as_ref().map(|_| "[redacted]"))
             .field("user_agent", &self.user_agent)
             .field("request_timeout", &self.request_timeout)
-            .field("max_concurrent_requests", &self.max_concurrent_requests)
+            .field("budget", &self.budget)
             .field("max_retries", &self.max_retries)
             .finish()
     }
@@ -67,7 +72,9 @@ pub enum Fetched<T> {
 /// target): worth another try.
 struct Garbled(String);
 
-/// A GitHub REST client shared by all pollers of the process.
+/// A GitHub REST client for one credential, shared by every task of the process that works for
+/// that credential's repositories. Clones share the credential, its scheduler and the metrics;
+/// [`GithubClient::at`] gives a clone whose requests are of another priority.
 #[derive(Clone)]
 pub struct GithubClient {
     octocrab: Octocrab,
@@ -75,8 +82,10 @@ pub struct GithubClient {
     pub(crate) policy: RetryPolicy,
     request_timeout: Duration,
     pub(crate) log_http: reqwest::Client,
-    budget: Arc<RateBudget>,
-    permits: Arc<Semaphore>,
+    credential: Arc<Credential>,
+    scheduler: Arc<RequestScheduler>,
+    budget_options: BudgetOptions,
+    priority: Priority,
     metrics: GithubMetrics,
 }
 
@@ -89,12 +98,64 @@ impl std::fmt::Debug for GithubClient {
 }
 
 impl GithubClient {
+    /// A client for the options' token (or anonymous), with a scheduler of its own.
     pub fn new(options: ClientOptions) -> Result<Self, GithubError> {
+        let credential = match &options.token {
+            Some(token) => Credential::Token(SecretString::from(token.clone())),
+            None => Credential::Anonymous,
+        };
+        Self::build(options, credential)
+    }
+
+    /// A client of another credential (an App installation) on this client's transport and
+    /// settings, with its own scheduler: each credential has its own budget.
+    pub fn for_credential(&self, credential: Credential) -> GithubClient {
+        GithubClient {
+            credential: Arc::new(credential),
+            scheduler: Arc::new(RequestScheduler::new(self.budget_options)),
+            priority: Priority::Fresh,
+            ..self.clone()
+        }
+    }
+
+    /// The same client, its requests admitted at `priority`.
+    pub fn at(&self, priority: Priority) -> GithubClient {
+        GithubClient {
+            priority,
+            ..self.clone()
+        }
+    }
+
+    pub fn priority(&self) -> Priority {
+        self.priority
+    }
+
+    /// Names the credential (`token`, `installation:42`); never holds a secret.
+    pub fn credential_label(&self) -> String {
+        self.credential.label()
+    }
+
+    /// The credential, for its own bookkeeping (tokens minted).
+    pub fn credential(&self) -> &Credential {
+        &self.credential
+    }
+
+    /// The transport, for the App's own endpoints (which authenticate with a JWT instead).
+    pub fn transport(&self) -> &Octocrab {
+        &self.octocrab
+    }
+
+    /// The request plan of this credential: ceiling, reserve, admissions and waiters by class.
+    pub fn budget(&self) -> BudgetSnapshot {
+        self.scheduler.snapshot()
+    }
+
+    fn build(options: ClientOptions, credential: Credential) -> Result<Self, GithubError> {
         let invalid = |detail: String| GithubError::InvalidRequest {
             path: options.api_url.to_string(),
             detail,
         };
-        let mut builder = Octocrab::builder()
+        let builder = Octocrab::builder()
             .base_uri(options.api_url.as_str().trim_end_matches('/'))
             .map_err(|err| invalid(format!("bad api url: {err}")))?
             .add_header(ACCEPT, "application/vnd.github+json".to_string())
@@ -105,9 +166,6 @@ impl GithubClient {
             .add_header(USER_AGENT, options.user_agent.clone())
             .set_connect_timeout(Some(options.request_timeout))
             .set_read_timeout(Some(options.request_timeout));
-        if let Some(token) = &options.token {
-            builder = builder.personal_token(token.clone());
-        }
         let octocrab = builder
             .build()
             .map_err(|err| invalid(format!("cannot build client: {err}")))?;
@@ -123,8 +181,10 @@ impl GithubClient {
             request_timeout: options.request_timeout,
             log_http: crate::job_log::log_host_client(options.request_timeout)
                 .map_err(|err| invalid(format!("cannot build the log download client: {err}")))?,
-            budget: Arc::new(RateBudget::default()),
-            permits: Arc::new(Semaphore::new(options.max_concurrent_requests.max(1))),
+            credential: Arc::new(credential),
+            scheduler: Arc::new(RequestScheduler::new(options.budget)),
+            budget_options: options.budget,
+            priority: Priority::Fresh,
             metrics: GithubMetrics::default(),
         })
     }
@@ -134,7 +194,7 @@ impl GithubClient {
     }
 
     pub fn rate_limit(&self) -> RateLimitSnapshot {
-        self.budget.snapshot()
+        self.scheduler.snapshot().primary
     }
 
     /// This client's metric families, to register in the process's registry.
@@ -145,7 +205,8 @@ impl GithubClient {
     /// Brings the budget gauges up to what GitHub last reported; called when `/metrics` is
     /// scraped rather than on every response.
     pub fn refresh_metrics(&self) {
-        self.metrics.budget(&self.budget.snapshot());
+        self.metrics
+            .budget(&self.credential.label(), &self.scheduler.snapshot());
     }
 
     /// GETs `path` (relative to the API base, with its query) as JSON, conditionally on `etag`.
@@ -203,11 +264,22 @@ impl GithubClient {
         accept: impl Fn(StatusCode, &HeaderMap, &Bytes) -> Option<Result<T, Garbled>>,
     ) -> Result<T, GithubError> {
         let mut failures = 0u32;
+        let mut renewed = false;
         loop {
-            let (reason, garbled) = match self.send_once(path, etag).await {
+            let (answer, generation) = self.send_once(path, etag).await?;
+            let (reason, garbled) = match answer {
                 Ok((status, headers, body)) => match accept(status, &headers, &body) {
                     Some(Ok(value)) => return Ok(value),
                     Some(Err(Garbled(detail))) => (detail, true),
+                    None if status == StatusCode::UNAUTHORIZED
+                        && !renewed
+                        && self.credential.renew_after_refusal(generation) =>
+                    {
+                        // An installation token refused before its time: one try with a new one.
+                        renewed = true;
+                        tracing::warn!(path, credential = %self.credential.label(), "token refused; minting a new one");
+                        continue;
+                    }
                     None => match self.policy.classify(path, status, &headers, &body) {
                         Verdict::Fail(error) => return Err(error),
                         Verdict::WaitForRateLimit(wait) => {
@@ -247,29 +319,33 @@ impl GithubClient {
         }
     }
 
-    /// Sends one GET and reads the whole body. Transport failures come back as `Err(reason)`.
+    /// Sends one GET, once the scheduler admits it, and reads the whole body. Transport failures
+    /// come back as `Ok((Err(reason), _))`; a credential that cannot be had as `Err`. Also says
+    /// which token was sent.
     async fn send_once(
         &self,
         path: &str,
         etag: Option<&str>,
-    ) -> Result<(StatusCode, HeaderMap, Bytes), String> {
-        if let Some(wait) = self.budget.wait_before_request() {
-            self.metrics.rate_limited(LimitKind::Primary);
-            tracing::warn!(
-                wait_secs = wait.as_secs(),
-                "github rate-limit budget spent; waiting for the reset"
+    ) -> Result<(Result<(StatusCode, HeaderMap, Bytes), String>, u64), GithubError> {
+        let (_admission, held_back) = self.scheduler.admit(self.priority).await;
+        // After admission: a wait for the reset may outlast the token held before it.
+        let (authorization, generation) = self.credential.authorization(&self.octocrab).await?;
+        self.metrics
+            .admitted(&self.credential.label(), self.priority, held_back);
+        if let Some(Decision::Primary(_)) = held_back {
+            tracing::info!(
+                credential = %self.credential.label(),
+                priority = self.priority.as_str(),
+                "a request waited for the primary budget (spent, or down to the reserve)"
             );
-            tokio::time::sleep(wait).await;
         }
         let mut headers = HeaderMap::new();
         if let Some(etag) = etag.and_then(|tag| HeaderValue::from_str(tag).ok()) {
             headers.insert(IF_NONE_MATCH, etag);
         }
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .expect("the request semaphore is never closed");
+        if let Some(authorization) = authorization {
+            headers.insert(http::header::AUTHORIZATION, authorization);
+        }
         let sent_at = std::time::Instant::now();
         let exchange = async {
             let response = self
@@ -293,9 +369,10 @@ impl GithubClient {
             .and_then(|answer| answer);
         let status = answer.as_ref().ok().map(|(status, _, _)| status.as_u16());
         self.metrics.response(path, status, sent_at.elapsed());
-        let (status, headers, body) = answer?;
-        self.budget.record(&headers);
-        Ok((status, headers, body))
+        if let Ok((status, headers, _)) = &answer {
+            self.scheduler.record(self.priority, *status, headers);
+        }
+        Ok((answer, generation))
     }
 
     fn next_page(&self, headers: &HeaderMap) -> Result<Option<String>, GithubError> {
@@ -326,7 +403,7 @@ fn header_text(headers: &HeaderMap, name: HeaderName) -> Option<String> {
 
 /// octocrab's errors can embed the request; keep only the kind and source text, which never
 /// carry the token (it lives in a header octocrab marks sensitive).
-fn describe_octocrab_error(error: &octocrab::Error) -> String {
+pub(crate) fn describe_octocrab_error(error: &octocrab::Error) -> String {
     let mut text = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {

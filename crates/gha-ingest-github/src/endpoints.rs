@@ -198,6 +198,30 @@ impl GithubClient {
         .await
     }
 
+    /// Every repository the credential's installation can read (`GET /installation/repositories`).
+    pub async fn list_installation_repos(&self) -> Result<Vec<OrgRepository>, GithubError> {
+        #[derive(serde::Deserialize)]
+        struct Page {
+            repositories: Vec<OrgRepository>,
+        }
+        let mut repositories = Vec::new();
+        let mut next_page = Some(format!(
+            "/installation/repositories?per_page={MAX_PER_PAGE}"
+        ));
+        while let Some(path) = next_page.take() {
+            if let Fetched::Modified {
+                value,
+                next_page: following,
+                ..
+            } = self.get_json::<Page>(&path, None).await?
+            {
+                repositories.extend(value.repositories);
+                next_page = following;
+            }
+        }
+        Ok(repositories)
+    }
+
     async fn get_unconditional<T: DeserializeOwned>(&self, path: &str) -> Result<T, GithubError> {
         match self.get_json(path, None).await? {
             Fetched::Modified { value, .. } => Ok(value),

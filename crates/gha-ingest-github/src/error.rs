@@ -27,6 +27,10 @@ pub enum GithubError {
     Malformed { path: String, detail: String },
     #[error("{url}: refusing to follow a link to another host than the configured API")]
     ForeignLink { url: String },
+    /// A credential that cannot be used: an App's key GitHub refuses, a suspended or removed
+    /// installation, a token that cannot be sent. Names the credential, never its secret.
+    #[error("{credential}: {detail}")]
+    Credential { credential: String, detail: String },
     #[error("invalid request {path}: {detail}")]
     InvalidRequest { path: String, detail: String },
 }
@@ -58,6 +62,7 @@ impl GithubError {
             GithubError::Unauthorized { .. }
             | GithubError::Forbidden { .. }
             | GithubError::ForeignLink { .. }
+            | GithubError::Credential { .. }
             | GithubError::InvalidRequest { .. } => ErrorClass::Fatal,
         }
     }
@@ -78,7 +83,7 @@ impl GithubError {
             GithubError::Malformed { .. } => "malformed",
             GithubError::Status { .. } => "rejected",
             GithubError::Forbidden { .. } => "forbidden",
-            GithubError::Unauthorized { .. } => "unauthorized",
+            GithubError::Unauthorized { .. } | GithubError::Credential { .. } => "unauthorized",
             GithubError::ForeignLink { .. } | GithubError::InvalidRequest { .. } => "invalid",
         }
     }

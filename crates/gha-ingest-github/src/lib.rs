@@ -6,7 +6,15 @@
 //! costs no rate-limit point), `Link` pagination kept on the configured host, and one retry policy
 //! that honours `retry-after` and `x-ratelimit-*` and backs off with jitter on 5xx, timeouts and
 //! malformed bodies. Callers see classified errors, never an octocrab or hyper type.
+//!
+//! Every request is admitted by the scheduler of its credential (`schedule`): a points-per-minute
+//! ceiling and a concurrency limit under GitHub's secondary limits, priorities (fresh facts before
+//! logs before commits before catch-up), and a reserve of the hourly budget only fresh work may
+//! spend. Credentials are a token or a GitHub App's installations (`auth`), and `access` routes
+//! each repository to the installation that can read it.
 
+mod access;
+mod auth;
 mod client;
 mod endpoints;
 mod error;
@@ -15,10 +23,14 @@ mod metrics;
 mod pagination;
 mod ratelimit;
 mod retry;
+mod schedule;
 
+pub use access::{DiscoveredRepo, GithubAccess, InstallationStatus};
+pub use auth::{Credential, GithubApp, Installation, InstallationToken};
 pub use client::{ClientOptions, Fetched, GithubClient};
 pub use endpoints::{attempt_jobs_path, latest_jobs_path, run_path, CommitWithPulls, RunQuery};
 pub use error::{ErrorClass, GithubError};
 pub use job_log::{DownloadedLog, LogDownload, LogDownloadError};
 pub use metrics::{endpoint_class, GithubMetrics, ENDPOINT_CLASSES};
 pub use ratelimit::RateLimitSnapshot;
+pub use schedule::{BudgetOptions, BudgetSnapshot, Priority};

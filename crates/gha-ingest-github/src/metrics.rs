@@ -1,5 +1,7 @@
-//! The GitHub client's metrics (`gha_ingest_github_*`): every response by endpoint class and
-//! status, its latency, the rate limits met, and the primary budget as GitHub last reported it.
+//! The GitHub clients' metrics (`gha_ingest_github_*`): every response by endpoint class and
+//! status, its latency, the rate limits met, and per credential the request plan (admissions and
+//! waiters by class, the ceiling, the reserve) and the primary budget as GitHub last reported it.
+//! Every client of the process shares one set of families.
 //!
 //! Paths are reduced to a closed set of endpoint classes ([`endpoint_class`]) so that run ids,
 //! repository names and SHAs never become label values.
@@ -14,7 +16,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use crate::ratelimit::RateLimitSnapshot;
+use crate::schedule::{BudgetSnapshot, Decision, Priority};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResponseLabels {
@@ -38,6 +40,20 @@ pub struct CredentialLabels {
     pub credential: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClassLabels {
+    pub credential: String,
+    /// `fresh`, `logs`, `commits` or `catchup`.
+    pub class: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HeldLabels {
+    pub credential: String,
+    /// `ceiling` (points per minute), `primary` (spent, or the reserve) or `pace`.
+    pub reason: &'static str,
+}
+
 /// Which rate limit an answer said was hit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LimitKind {
@@ -50,11 +66,9 @@ pub(crate) enum LimitKind {
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 type FloatGauge = Gauge<f64, AtomicU64>;
 
-/// Every family of one GitHub client. Cloning shares the values.
+/// Every family of the GitHub clients. Cloning shares the values.
 #[derive(Debug, Clone)]
 pub struct GithubMetrics {
-    /// Names the credential in `credential` labels (a PAT is `token`; never the token itself).
-    credential: String,
     pub(crate) responses: Family<ResponseLabels, Counter>,
     pub(crate) duration: HistogramFamily<EndpointLabels>,
     pub(crate) failed_attempts: Counter,
@@ -64,12 +78,17 @@ pub struct GithubMetrics {
     budget_remaining: Family<CredentialLabels, Gauge>,
     budget_limit: Family<CredentialLabels, Gauge>,
     budget_reset: Family<CredentialLabels, FloatGauge>,
+    admitted: Family<ClassLabels, Counter>,
+    waiting: Family<ClassLabels, Gauge>,
+    held_back: Family<HeldLabels, Counter>,
+    ceiling: Family<CredentialLabels, Gauge>,
+    last_minute: Family<CredentialLabels, Gauge>,
+    reserve: Family<CredentialLabels, Gauge>,
 }
 
 impl Default for GithubMetrics {
     fn default() -> Self {
         GithubMetrics {
-            credential: "token".to_owned(),
             responses: Family::default(),
             duration: Family::new_with_constructor(latency_histogram),
             failed_attempts: Counter::default(),
@@ -78,6 +97,12 @@ impl Default for GithubMetrics {
             budget_remaining: Family::default(),
             budget_limit: Family::default(),
             budget_reset: Family::default(),
+            admitted: Family::default(),
+            waiting: Family::default(),
+            held_back: Family::default(),
+            ceiling: Family::default(),
+            last_minute: Family::default(),
+            reserve: Family::default(),
         }
     }
 }
@@ -129,6 +154,36 @@ impl GithubMetrics {
             "Unix time the primary rate-limit window resets",
             self.budget_reset.clone(),
         );
+        registry.register(
+            "budget_admitted",
+            "Requests the credential's scheduler let through (points spent against the secondary limit, 304s included), by class of work",
+            self.admitted.clone(),
+        );
+        registry.register(
+            "budget_waiting_requests",
+            "Requests waiting for the credential's scheduler now, by class of work",
+            self.waiting.clone(),
+        );
+        registry.register(
+            "budget_held_back",
+            "Requests the scheduler made wait, by what held them (ceiling: points per minute; primary: budget spent or down to the reserve; pace: catch-up spread until the reset)",
+            self.held_back.clone(),
+        );
+        registry.register(
+            "budget_ceiling_points_per_minute",
+            "Points per minute the scheduler admits at most, under GitHub's secondary limit of 900",
+            self.ceiling.clone(),
+        );
+        registry.register(
+            "budget_points_last_minute",
+            "Points admitted in the last 60 seconds",
+            self.last_minute.clone(),
+        );
+        registry.register(
+            "budget_reserve_points",
+            "Points of the primary budget only fresh work may spend",
+            self.reserve.clone(),
+        );
     }
 
     pub(crate) fn response(&self, path: &str, status: Option<u16>, elapsed: Duration) {
@@ -153,11 +208,57 @@ impl GithubMetrics {
             .inc();
     }
 
-    pub(crate) fn budget(&self, budget: &RateLimitSnapshot) {
+    /// Counts one admission of `credential` at `priority`, and what held it back if anything.
+    pub(crate) fn admitted(
+        &self,
+        credential: &str,
+        priority: Priority,
+        held_back: Option<Decision>,
+    ) {
+        self.admitted
+            .get_or_create(&ClassLabels {
+                credential: credential.to_owned(),
+                class: priority.as_str(),
+            })
+            .inc();
+        let reason = match held_back {
+            None | Some(Decision::Go | Decision::Yield) => return,
+            Some(Decision::Ceiling(_)) => "ceiling",
+            Some(Decision::Primary(_)) => "primary",
+            Some(Decision::Pace(_)) => "pace",
+        };
+        self.held_back
+            .get_or_create(&HeldLabels {
+                credential: credential.to_owned(),
+                reason,
+            })
+            .inc();
+    }
+
+    /// Sets the gauges of `credential` from its scheduler's snapshot.
+    pub(crate) fn budget(&self, credential: &str, plan: &BudgetSnapshot) {
         let labels = CredentialLabels {
-            credential: self.credential.clone(),
+            credential: credential.to_owned(),
         };
         let points = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+        for (priority, waiting) in Priority::ALL.iter().zip(plan.waiting) {
+            self.waiting
+                .get_or_create(&ClassLabels {
+                    credential: credential.to_owned(),
+                    class: priority.as_str(),
+                })
+                .set(i64::from(waiting));
+        }
+        self.ceiling
+            .get_or_create(&labels)
+            .set(i64::from(plan.points_per_minute_ceiling));
+        self.last_minute
+            .get_or_create(&labels)
+            .set(i64::from(plan.points_last_minute));
+        if let Some(reserve) = plan.reserve_points {
+            self.reserve.get_or_create(&labels).set(points(reserve));
+        }
+        let budget = &plan.primary;
         if let Some(remaining) = budget.remaining {
             self.budget_remaining
                 .get_or_create(&labels)

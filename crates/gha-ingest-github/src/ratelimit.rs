@@ -9,7 +9,6 @@
 //! and retry every second; one running behind would sleep too long. Every wait is capped at
 //! [`MAX_RATE_LIMIT_WAIT`], so a bogus header can never park the daemon for good.
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http::HeaderMap;
@@ -28,38 +27,71 @@ pub struct RateLimitSnapshot {
     pub reset_epoch_secs: Option<u64>,
 }
 
-#[derive(Debug, Default)]
-pub(crate) struct RateBudget {
-    last: Mutex<RateLimitSnapshot>,
-    /// When the budget was reported spent: how long until its reset, and since when.
-    spent: Mutex<Option<(Duration, Instant)>>,
+/// The primary budget as the last answer reported it, with its reset as a local instant.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PrimaryBudget {
+    pub limit: Option<u64>,
+    pub remaining: Option<u64>,
+    used: Option<u64>,
+    reset_epoch_secs: Option<u64>,
+    /// When the window resets, on the local monotonic clock (measured on GitHub's clock).
+    reset_at: Option<Instant>,
 }
 
-impl RateBudget {
-    pub(crate) fn record(&self, headers: &HeaderMap) {
-        let snapshot = RateLimitSnapshot {
-            limit: header_u64(headers, "x-ratelimit-limit"),
-            remaining: header_u64(headers, "x-ratelimit-remaining"),
-            used: header_u64(headers, "x-ratelimit-used"),
-            reset_epoch_secs: header_u64(headers, "x-ratelimit-reset"),
-        };
-        if snapshot.remaining.is_some() {
-            *self.last.lock().expect("rate budget lock poisoned") = snapshot;
-            *self.spent.lock().expect("rate budget lock poisoned") =
-                (snapshot.remaining == Some(0)).then(|| (until_reset(headers), Instant::now()));
+impl PrimaryBudget {
+    /// A budget as if an answer at `at` had reported it (for tests).
+    #[cfg(test)]
+    pub(crate) fn reported(limit: u64, remaining: u64, reset_in: Duration, at: Instant) -> Self {
+        PrimaryBudget {
+            limit: Some(limit),
+            remaining: Some(remaining),
+            used: Some(limit - remaining),
+            reset_epoch_secs: None,
+            reset_at: Some(at + reset_in),
         }
     }
 
-    pub(crate) fn snapshot(&self) -> RateLimitSnapshot {
-        *self.last.lock().expect("rate budget lock poisoned")
+    /// Takes in an answer's headers; whether they said anything (answers without `x-ratelimit-*`
+    /// headers, such as the log host's, change nothing).
+    pub(crate) fn record(&mut self, headers: &HeaderMap, now: Instant) -> bool {
+        let Some(remaining) = header_u64(headers, "x-ratelimit-remaining") else {
+            return false;
+        };
+        *self = PrimaryBudget {
+            limit: header_u64(headers, "x-ratelimit-limit"),
+            remaining: Some(remaining),
+            used: header_u64(headers, "x-ratelimit-used"),
+            reset_epoch_secs: header_u64(headers, "x-ratelimit-reset"),
+            reset_at: Some(now + until_reset(headers)),
+        };
+        true
     }
 
-    /// How long to wait before the next request may be sent: until the reset when spent.
-    pub(crate) fn wait_before_request(&self) -> Option<Duration> {
-        let (until_reset, since) = (*self.spent.lock().expect("rate budget lock poisoned"))?;
-        until_reset
-            .checked_sub(since.elapsed())
-            .filter(|wait| !wait.is_zero())
+    pub(crate) fn snapshot(&self) -> RateLimitSnapshot {
+        RateLimitSnapshot {
+            limit: self.limit,
+            remaining: self.remaining,
+            used: self.used,
+            reset_epoch_secs: self.reset_epoch_secs,
+        }
+    }
+
+    /// Points left in the current window; `None` when unknown or the window has reset since.
+    pub(crate) fn current(&self, now: Instant) -> Option<u64> {
+        self.reset_at.filter(|&reset| reset > now)?;
+        self.remaining
+    }
+
+    /// How long until the window resets (an hour when unknown).
+    pub(crate) fn until_reset(&self, now: Instant) -> Duration {
+        self.reset_at.map_or(MAX_RATE_LIMIT_WAIT, |reset| {
+            reset.saturating_duration_since(now)
+        })
+    }
+
+    /// When GitHub reported the budget spent: how long until its reset.
+    pub(crate) fn wait_for_reset(&self, now: Instant) -> Option<Duration> {
+        (self.current(now)? == 0).then(|| self.until_reset(now))
     }
 }
 
@@ -118,8 +150,9 @@ mod tests {
     }
 
     #[test]
-    fn waits_for_reset_only_when_spent() {
-        let budget = RateBudget::default();
+    fn waits_for_reset_only_when_spent_and_until_then() {
+        let mut budget = PrimaryBudget::default();
+        let now = Instant::now();
         let mut headers = HeaderMap::new();
         headers.insert("x-ratelimit-remaining", "3".parse().unwrap());
         headers.insert(
@@ -129,14 +162,24 @@ mod tests {
                 .parse()
                 .unwrap(),
         );
-        budget.record(&headers);
-        assert_eq!(budget.wait_before_request(), None);
+        assert!(budget.record(&headers, now));
+        assert_eq!(budget.wait_for_reset(now), None);
         headers.insert("x-ratelimit-remaining", "0".parse().unwrap());
-        budget.record(&headers);
-        let wait = budget.wait_before_request().unwrap();
+        budget.record(&headers, now);
+        let wait = budget.wait_for_reset(now).unwrap();
         assert!(
             wait > Duration::from_secs(25) && wait <= Duration::from_secs(31),
             "{wait:?}"
+        );
+        // Past the reset the old figure no longer holds.
+        let after = now + Duration::from_secs(32);
+        assert_eq!(
+            (budget.wait_for_reset(after), budget.current(after)),
+            (None, None)
+        );
+        assert!(
+            !budget.record(&HeaderMap::new(), now),
+            "no headers, no change"
         );
     }
 }

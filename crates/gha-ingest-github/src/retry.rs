@@ -95,7 +95,7 @@ impl RetryPolicy {
 
 /// GitHub's error bodies are `{"message": "...", "documentation_url": "..."}`; keep the message
 /// short and free of anything but text.
-fn github_message(body: &[u8]) -> String {
+pub(crate) fn github_message(body: &[u8]) -> String {
     let parsed = serde_json::from_slice::<serde_json::Value>(body).ok();
     let message = parsed
         .as_ref()
