@@ -21,9 +21,9 @@ pub use load::{
 };
 pub use repository::{is_login, normalize_repository, InvalidRepository, GITHUB_WEB_HOSTS};
 pub use schema::{
-    DaemonSettings, EmbeddedQueueSettings, GithubSettings, HttpSettings, LogFormat, LogSettings,
-    PipelineSettings, QueueBackend, QueueSettings, Settings, SqsSettings, StoreSettings,
-    TelemetrySettings,
+    DaemonSettings, EmbeddedQueueSettings, GithubAppSettings, GithubSettings, HttpSettings,
+    LogFormat, LogSettings, PipelineSettings, QueueBackend, QueueSettings, Settings, SqsSettings,
+    StoreSettings, TelemetrySettings,
 };
 pub use secret::{Secret, REDACTED};
 pub use validate::{

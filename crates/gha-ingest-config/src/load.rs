@@ -32,17 +32,27 @@ pub const ENV_LIST_SEPARATOR: &str = ",";
 pub const GITHUB_API_URL_ENV: &str = "GITHUB_API_URL";
 
 /// Keys whose environment values are comma-separated lists.
-const LIST_KEYS: [&str; 2] = ["pipeline.repositories", "pipeline.organizations"];
+const LIST_KEYS: [&str; 3] = [
+    "pipeline.repositories",
+    "pipeline.organizations",
+    "github.app.installations",
+];
 
 /// Keys of the schema that have no default, so `default.toml` only shows them commented out.
-const KEYS_WITHOUT_DEFAULT: [&str; 3] = [
+const KEYS_WITHOUT_DEFAULT: [&str; 5] = [
     "github.token_file",
+    "github.app.id",
+    "github.app.private_key_file",
     "queue.sqs.region",
     "queue.sqs.endpoint_url",
 ];
 
 /// Keys that exist in `Settings` but must never be written: secrets are given by reference.
-const INLINE_SECRET_KEYS: [(&str, &str); 3] = [
+const INLINE_SECRET_KEYS: [(&str, &str); 4] = [
+    (
+        "github.app.private_key",
+        "a private key cannot be written in the configuration: put it in the file named by github.app.private_key_file, or in the environment variable named by github.app.private_key_env",
+    ),
     (
         "github.token",
         "a token cannot be written in the configuration: put it in the environment variable named by github.token_env, or in the file named by github.token_file",
@@ -384,9 +394,9 @@ fn one_line(message: &str) -> String {
 mod tests {
     use super::*;
     use crate::schema::{
-        DaemonSettings, EmbeddedQueueSettings, GithubSettings, HttpSettings, LogFormat,
-        LogSettings, PipelineSettings, QueueBackend, QueueSettings, SqsSettings, StoreSettings,
-        TelemetrySettings,
+        DaemonSettings, EmbeddedQueueSettings, GithubAppSettings, GithubSettings, HttpSettings,
+        LogFormat, LogSettings, PipelineSettings, QueueBackend, QueueSettings, SqsSettings,
+        StoreSettings, TelemetrySettings,
     };
     use crate::secret::Secret;
     use std::collections::BTreeSet;
@@ -408,6 +418,16 @@ mod tests {
                 retry_base_delay_millis: 1,
                 retry_max_delay_secs: 1,
                 secondary_limit_wait_secs: 1,
+                points_per_minute: 1,
+                primary_reserve_percent: 1,
+                catchup_burst_percent: 1,
+                app: GithubAppSettings {
+                    id: Some(1),
+                    private_key_env: "GITHUB_APP_PRIVATE_KEY".to_owned(),
+                    private_key_file: Some(PathBuf::from("/key.pem")),
+                    installations: vec![1],
+                    private_key: Some(Secret::new("k")),
+                },
             },
             pipeline: PipelineSettings {
                 enabled: true,
@@ -425,6 +445,8 @@ mod tests {
                 entity_retry_base_secs: 1,
                 repo_backoff_max_secs: 1,
                 max_outbox_events: 1000,
+                quiet_poll_max_secs: 1,
+                catchup_concurrency: 1,
             },
             logs: LogSettings {
                 enabled: true,

@@ -75,6 +75,41 @@ pub struct GithubSettings {
     /// Wait after a secondary rate limit that names no `retry-after`, in seconds (at least 1).
     /// GitHub asks for at least 60.
     pub secondary_limit_wait_secs: u64,
+    /// Requests each credential sends in any 60 seconds at most, 304s included (at least 1).
+    /// GitHub's secondary limit is 900 points a minute and it cannot be queried: stay well under.
+    pub points_per_minute: u32,
+    /// Percent of each credential's hourly budget kept for fresh work (new and open runs and
+    /// their jobs, the dashboard), 0 to 90: logs, commits and catch-up stop at this reserve.
+    pub primary_reserve_percent: u8,
+    /// Percent of the budget above the reserve that catch-up, commits and logs may spend at once
+    /// (1 to 100); the rest is spread evenly until the window resets.
+    pub catchup_burst_percent: u8,
+    /// A GitHub App instead of a token: its installations are discovered and each reads its own
+    /// repositories on its own budget.
+    pub app: GithubAppSettings,
+}
+
+/// `[github.app]`: authenticate as a GitHub App (permissions: Actions read, Contents read,
+/// Metadata read) instead of with a token.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GithubAppSettings {
+    /// The App's id (its settings page, "App ID"). When set, the App is used and no token is
+    /// read; every repository of its installations is followed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
+    /// Name of the environment variable holding the App's private key (the PEM file's content;
+    /// `\n` escapes are accepted for one-line values).
+    pub private_key_env: String,
+    /// File holding the App's private key (the `.pem` GitHub hands out), e.g. a mounted secret.
+    /// When set it is used instead of `private_key_env`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_key_file: Option<PathBuf>,
+    /// Installation ids to follow; empty: every installation of the App.
+    pub installations: Vec<u64>,
+    /// The private key, resolved during validation. Cannot be set in a file.
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub private_key: Option<Secret>,
 }
 
 /// `[pipeline]`: the agent that polls workflow runs and jobs and publishes their events.
@@ -122,6 +157,14 @@ pub struct PipelineSettings {
     /// Events waiting for the queue beyond which polling pauses until they are published (at
     /// least 1000): while the queue is down, the outbox on disk stays bounded.
     pub max_outbox_events: u64,
+    /// The longest wait, in seconds, between two polls of a quiet repository (at least
+    /// `poll_interval_secs`). A repository with open runs or a change in its last poll is polled
+    /// every `poll_interval_secs`; each quiet poll doubles the wait up to this. Its look-back
+    /// sweep slows down in the same proportion.
+    pub quiet_poll_max_secs: u64,
+    /// Repositories whose history (a first poll's backfill, a gap behind a full page, the sweep)
+    /// is read at once, beside the polling of fresh runs (at least 1).
+    pub catchup_concurrency: usize,
 }
 
 /// `[logs]`: the agent that downloads the log of every finished job.

@@ -15,8 +15,8 @@ use url::Url;
 use crate::error::{ConfigError, Problems};
 use crate::repository::{is_login, normalize_repository};
 use crate::schema::{
-    DaemonSettings, GithubSettings, HttpSettings, LogSettings, PipelineSettings, QueueBackend,
-    QueueSettings, Settings, SqsSettings, StoreSettings, TelemetrySettings,
+    DaemonSettings, GithubAppSettings, GithubSettings, HttpSettings, LogSettings, PipelineSettings,
+    QueueBackend, QueueSettings, Settings, SqsSettings, StoreSettings, TelemetrySettings,
 };
 use crate::secret::Secret;
 
@@ -90,7 +90,86 @@ fn validate_github(
         "github.secondary_limit_wait_secs",
         problems,
     );
-    github.token = resolve_github_token(github, env, problems);
+    require_at_least(
+        github.points_per_minute,
+        1,
+        "github.points_per_minute",
+        problems,
+    );
+    require_between(
+        github.primary_reserve_percent,
+        0,
+        90,
+        "github.primary_reserve_percent",
+        problems,
+    );
+    require_between(
+        github.catchup_burst_percent,
+        1,
+        100,
+        "github.catchup_burst_percent",
+        problems,
+    );
+    require_env_var_name(
+        &github.app.private_key_env,
+        "github.app.private_key_env",
+        problems,
+    );
+    if github.app.id.is_some() {
+        github.app.private_key = resolve_app_key(&github.app, env, problems);
+    } else {
+        if !github.app.installations.is_empty() {
+            problems.add(
+                "github.app.installations",
+                "installations are only followed with an App: set github.app.id too",
+            );
+        }
+        github.token = resolve_github_token(github, env, problems);
+    }
+}
+
+/// The App's private key from `private_key_file` when set, else from `private_key_env`. A
+/// one-line value with `\n` escapes (how some secret stores hand PEMs over) is unescaped.
+fn resolve_app_key(
+    app: &GithubAppSettings,
+    env: &HashMap<String, String>,
+    problems: &mut Problems,
+) -> Option<Secret> {
+    let key = match &app.private_key_file {
+        Some(path) => match read_secret_file(path) {
+            Ok(key) => key,
+            Err(problem) => {
+                problems.add("github.app.private_key_file", problem);
+                return None;
+            }
+        },
+        None => match read_secret_env(env, &app.private_key_env) {
+            Some(key) => key,
+            None => {
+                problems.add(
+                    "github.app.private_key_env",
+                    format!(
+                        "github.app.id is set but there is no private key: put the App's .pem in {} or name its file in github.app.private_key_file",
+                        app.private_key_env
+                    ),
+                );
+                return None;
+            }
+        },
+    };
+    let text = key.expose_secret();
+    let text = match text.contains('\n') {
+        false if text.contains("\\n") => Secret::new(text.replace("\\n", "\n")),
+        _ => key.clone(),
+    };
+    if !text.expose_secret().contains("-----BEGIN") {
+        problems.add(
+            "github.app.private_key",
+            "the App's private key is not a PEM (it should start with -----BEGIN RSA PRIVATE KEY-----)",
+        );
+        return None;
+    }
+    Some(text)
 }
 
 /// The token from `token_file` when set, else from the variable named by `token_env`.
@@ -143,6 +222,18 @@ fn read_secret_env(env: &HashMap<String, String>, name: &str) -> Option<Secret> 
 
 fn validate_pipeline(pipeline: &mut PipelineSettings, api_url: &Url, problems: &mut Problems) {
     pipeline.repositories = normalize_repositories(&pipeline.repositories, api_url, problems);
+    require_at_least(
+        pipeline.quiet_poll_max_secs,
+        pipeline.poll_interval_secs,
+        "pipeline.quiet_poll_max_secs",
+        problems,
+    );
+    require_at_least(
+        pipeline.catchup_concurrency,
+        1,
+        "pipeline.catchup_concurrency",
+        problems,
+    );
     pipeline.organizations = normalize_organizations(&pipeline.organizations, problems);
     require_at_least(
         pipeline.poll_interval_secs,

@@ -729,3 +729,74 @@ fn http_tokens_are_long_and_distinct() {
         "{shared}"
     );
 }
+
+const APP_KEY: &str = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAtestonly\n-----END RSA PRIVATE KEY-----";
+
+#[test]
+fn a_github_app_needs_no_token_and_takes_its_key_from_the_environment_even_on_one_line() {
+    // Secret stores often hand a PEM over on one line, with `\n` escapes.
+    let one_line = APP_KEY.replace('\n', "\\n");
+    let settings = load_ok(
+        None,
+        &env(&[
+            ("GHA_INGEST__GITHUB__APP__ID", "4242"),
+            ("GHA_INGEST__GITHUB__APP__INSTALLATIONS", "7,9"),
+            ("GITHUB_APP_PRIVATE_KEY", &one_line),
+        ]),
+    );
+    let app = &settings.github.app;
+    assert_eq!((app.id, app.installations.clone()), (Some(4242), vec![7, 9]));
+    assert_eq!(
+        app.private_key.as_ref().map(|key| key.expose_secret()),
+        Some(APP_KEY)
+    );
+    assert!(settings.github.token.is_none(), "no token is read with an App");
+    let printed = format!("{settings:?}");
+    assert!(!printed.contains("BEGIN RSA"), "the key never prints");
+}
+
+#[test]
+fn a_github_app_without_its_key_or_installations_without_an_app_are_named() {
+    let error = load_err(None, &env(&[("GHA_INGEST__GITHUB__APP__ID", "4242")]));
+    assert_names_key(&error, "github.app.private_key_env");
+    let error = load_err(
+        None,
+        &env(&[
+            ("GHA_INGEST__GITHUB__APP__ID", "4242"),
+            ("GITHUB_APP_PRIVATE_KEY", "not a pem"),
+        ]),
+    );
+    assert_names_key(&error, "github.app.private_key");
+    let error = load_err(
+        None,
+        &env_with_token(&[("GHA_INGEST__GITHUB__APP__INSTALLATIONS", "7")]),
+    );
+    assert_names_key(&error, "github.app.installations");
+    let error = load_err(
+        None,
+        &env_with_token(&[
+            ("GHA_INGEST__GITHUB__POINTS_PER_MINUTE", "0"),
+            ("GHA_INGEST__GITHUB__PRIMARY_RESERVE_PERCENT", "95"),
+            ("GHA_INGEST__PIPELINE__QUIET_POLL_MAX_SECS", "5"),
+        ]),
+    );
+    for key in [
+        "github.points_per_minute",
+        "github.primary_reserve_percent",
+        "pipeline.quiet_poll_max_secs",
+    ] {
+        assert_names_key(&error, key);
+    }
+}
+
+/// A problem is reported for `key` (whatever its wording).
+fn assert_names_key(error: &ConfigError, key: &str) {
+    assert!(
+        error
+            .problems()
+            .iter()
+            .any(|problem| problem.starts_with(&format!("{key}: "))),
+        "expected a problem with {key} among {:#?}",
+        error.problems()
+    );
+}
