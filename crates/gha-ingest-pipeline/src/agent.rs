@@ -1,16 +1,22 @@
-//! The long-lived pipeline task: every poll interval (or when triggered), one cycle over each
-//! repository this replica owns, a bounded number at a time.
+//! The long-lived pipeline task, in two lanes that share the credentials' schedulers.
+//!
+//! The fresh lane runs every poll interval (or when triggered): one cycle over each repository
+//! this replica owns that is due (see `cadence`), a bounded number at a time. The catch-up lane
+//! runs beside it: repositories with history to read, or whose sweep is due, a few at a time at
+//! the lowest priority. Each repository is read with the client of the credential that can see it
+//! (a token, or the App installation `GithubAccess` routes it to).
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use futures::stream::{self, StreamExt};
 use gha_ingest_core::{error_chain, Clock, RepoName};
-use gha_ingest_github::GithubClient;
+use gha_ingest_github::{GithubAccess, GithubClient, Priority};
 use gha_ingest_store::StateStore;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::cadence::Cadence;
 use crate::events::EventEncoder;
 use crate::failures::FailureBook;
 use crate::observer::RunObserver;
@@ -25,19 +31,30 @@ const ETAG_IDLE_DAYS: u32 = 3;
 #[derive(Debug, Clone)]
 pub struct PipelineAgent {
     clock: Clock,
-    client: GithubClient,
+    access: GithubAccess,
     store: StateStore,
     options: PipelineOptions,
     organizations: Vec<String>,
     status: Arc<AgentStatus>,
     published: Arc<Notify>,
     trigger: Arc<Notify>,
+    /// Wakes the catch-up lane: a fresh cycle ended, or found something.
+    catchup_wanted: Arc<Notify>,
+}
+
+/// What both lanes load before working on a repository.
+struct RepoContext {
+    now: DateTime<Utc>,
+    cursor: gha_ingest_store::RepoCursor,
+    tracked_since: DateTime<Utc>,
+    encoder: EventEncoder,
+    failures: FailureBook,
 }
 
 impl PipelineAgent {
     /// `published` is notified whenever new events are in the outbox (the publisher waits on it).
     pub fn new(
-        client: GithubClient,
+        access: GithubAccess,
         store: StateStore,
         options: PipelineOptions,
         status: Arc<AgentStatus>,
@@ -45,13 +62,14 @@ impl PipelineAgent {
     ) -> Self {
         PipelineAgent {
             clock: Clock::wall(),
-            client,
+            access,
             store,
             options,
             organizations: Vec::new(),
             status,
             published,
             trigger: Arc::new(Notify::new()),
+            catchup_wanted: Arc::new(Notify::new()),
         }
     }
 
@@ -76,70 +94,149 @@ impl PipelineAgent {
         self.status.clone()
     }
 
-    /// Cycles until `shutdown`. A cycle in progress is abandoned at shutdown: everything it
-    /// committed is whole, and what it had not committed is polled again at the next start.
+    /// Cycles until `shutdown`, both lanes. A cycle in progress is abandoned at shutdown:
+    /// everything it committed is whole, and what it had not committed is read again at the
+    /// next start.
     pub async fn run(self, shutdown: CancellationToken) {
         self.status.set_running(true);
-        let mut last_org_refresh: Option<DateTime<Utc>> = None;
+        tokio::join!(self.fresh_lane(&shutdown), self.catchup_lane(&shutdown));
+        self.status.set_running(false);
+        tracing::info!("pipeline agent stopped");
+    }
+
+    async fn fresh_lane(&self, shutdown: &CancellationToken) {
+        let mut last_discovery: Option<DateTime<Utc>> = None;
         let mut last_prune: Option<DateTime<Utc>> = None;
+        let mut forced = false;
         let org_refresh_interval =
             Duration::from_std(self.options.org_refresh_interval).unwrap_or(Duration::hours(1));
         loop {
             let now = self.clock.now();
-            let org_refresh_due =
-                last_org_refresh.is_none_or(|last| now - last >= org_refresh_interval);
+            let discovery_due =
+                last_discovery.is_none_or(|last| now - last >= org_refresh_interval);
             let prune_due = last_prune.is_none_or(|last| now - last >= Duration::days(1));
             let cycle = async {
-                if org_refresh_due && !self.organizations.is_empty() {
-                    self.refresh_organizations().await;
-                    last_org_refresh = Some(now);
+                if discovery_due {
+                    self.discover_repositories().await;
+                    last_discovery = Some(now);
                 }
                 if prune_due {
                     self.prune().await;
                     last_prune = Some(now);
                 }
                 if self.outbox_has_room().await {
-                    self.poll_all_once().await;
+                    self.poll_due(forced).await;
                 }
+                self.catchup_wanted.notify_one();
             };
             tokio::select! {
                 _ = cycle => {}
                 _ = shutdown.cancelled() => break,
             }
+            forced = tokio::select! {
+                _ = tokio::time::sleep(self.options.poll_interval) => false,
+                _ = self.trigger.notified() => { tracing::info!("collection triggered"); true }
+                _ = shutdown.cancelled() => break,
+            };
+        }
+    }
+
+    /// Repositories with history to read or a sweep due, `catchup_concurrency` at a time, until
+    /// none is left; then waits for the fresh lane's next cycle.
+    async fn catchup_lane(&self, shutdown: &CancellationToken) {
+        loop {
+            let round =
+                async { while self.outbox_has_room().await && self.catch_up_round().await > 0 {} };
             tokio::select! {
-                _ = tokio::time::sleep(self.options.poll_interval) => {}
-                _ = self.trigger.notified() => tracing::info!("collection triggered"),
+                _ = round => {}
+                _ = shutdown.cancelled() => break,
+            }
+            tokio::select! {
+                _ = self.catchup_wanted.notified() => {}
                 _ = shutdown.cancelled() => break,
             }
         }
-        self.status.set_running(false);
-        tracing::info!("pipeline agent stopped");
     }
 
-    /// One cycle over every repository this replica owns.
-    pub async fn poll_all_once(&self) {
-        let repositories = match self.store.repositories().await {
-            Ok(entries) => entries
-                .into_iter()
-                .map(|entry| entry.repo)
-                .filter(|repo| self.owns(repo))
-                .collect::<Vec<_>>(),
-            Err(error) => {
-                tracing::error!(cause = %error_chain(&error), "cannot list repositories");
-                self.status.repo_failed(error_chain(&error).to_string());
-                return;
+    /// One round of the catch-up lane; how many repositories it worked on.
+    async fn catch_up_round(&self) -> usize {
+        let mut due = Vec::new();
+        for repo in self.owned_repositories().await {
+            if let Some(sweep_due) = self.catchup_due(&repo).await {
+                due.push((repo, sweep_due));
             }
-        };
+        }
+        let count = due.len();
+        stream::iter(due)
+            .for_each_concurrent(
+                self.options.catchup_concurrency.max(1),
+                |(repo, sweep_due)| async move {
+                    self.catch_up_repository(&repo, sweep_due).await;
+                },
+            )
+            .await;
+        count
+    }
+
+    /// Whether `repo` has work for the catch-up lane: `Some(sweep_due)` when it has history to
+    /// read or a sweep due (its interval stretched as its polling is).
+    async fn catchup_due(&self, repo: &RepoName) -> Option<bool> {
+        let cursor = self.store.cursor(repo).await.ok()?;
+        cursor.discovered_through?;
+        let sweep_interval = self
+            .cadence()
+            .sweep_interval(self.options.reconcile_interval, cursor.quiet_polls);
+        let now = self.clock.now();
+        let sweep_due = cursor.last_sweep_at.is_none_or(|last| {
+            now - last >= Duration::from_std(sweep_interval).unwrap_or(Duration::hours(1))
+        });
+        (cursor.catchup.is_some() || sweep_due).then_some(sweep_due)
+    }
+
+    /// Both lanes once over every repository this replica owns, those not due included: a
+    /// fresh cycle, then a catch-up round (tests and benchmarks drive the agent with this).
+    pub async fn poll_all_once(&self) {
+        self.poll_due(true).await;
+        self.catch_up_round().await;
+    }
+
+    /// One fresh cycle over the repositories this replica owns that are due: all of them when
+    /// `forced` (someone asked for a collection now), but never one backing off after failures.
+    async fn poll_due(&self, forced: bool) {
+        let repositories = self.owned_repositories().await;
         let started = std::time::Instant::now();
         stream::iter(repositories)
             .for_each_concurrent(
                 self.options.concurrent_repositories.max(1),
                 |repo| async move {
-                    self.poll_repository(&repo).await;
+                    self.poll_repository_when_due(&repo, forced).await;
                 },
             )
             .await;
         self.status.cycle_finished(started.elapsed());
+    }
+
+    /// The repositories of this replica's shard.
+    async fn owned_repositories(&self) -> Vec<RepoName> {
+        match self.store.repositories().await {
+            Ok(entries) => entries
+                .into_iter()
+                .map(|entry| entry.repo)
+                .filter(|repo| self.owns(repo))
+                .collect(),
+            Err(error) => {
+                tracing::error!(cause = %error_chain(&error), "cannot list repositories");
+                self.status.repo_failed(error_chain(&error).to_string());
+                Vec::new()
+            }
+        }
+    }
+
+    fn cadence(&self) -> Cadence {
+        Cadence {
+            poll_interval: self.options.poll_interval,
+            quiet_max: self.options.quiet_poll_max,
+        }
     }
 
     /// Back-pressure: while the queue is down the outbox fills; past `max_outbox_events` polling
@@ -165,86 +262,168 @@ impl PipelineAgent {
         }
     }
 
-    /// One cycle of one repository; failures are logged and recorded, never fatal. A repository
-    /// whose cycles keep failing waits longer and longer (capped) before its next one.
+    /// Both lanes once over one repository, whatever its cadence (not while it backs off).
     pub async fn poll_repository(&self, repo: &RepoName) {
-        let started = std::time::Instant::now();
-        let now = self.clock.now();
-        let cursor = match self.store.cursor(repo).await {
-            Ok(cursor) => cursor,
-            Err(error) => {
-                self.status.repo_failed(error_chain(&error).to_string());
-                tracing::error!(repo = %repo, cause = %error_chain(&error), "cannot read cursor");
-                return;
-            }
-        };
-        if cursor.next_poll_at.is_some_and(|next| next > now) {
-            return;
+        self.poll_repository_when_due(repo, true).await;
+        if let Some(sweep_due) = self.catchup_due(repo).await {
+            self.catch_up_repository(repo, sweep_due).await;
         }
-        let known_failures = match self.store.repo_failures(repo).await {
-            Ok(failures) => failures,
+    }
+
+    /// The client that reads `repo` at `priority`; `None` (recorded) when no credential can.
+    fn client_for(&self, repo: &RepoName, priority: Priority) -> Option<GithubClient> {
+        let client = self.access.client_for(repo);
+        if client.is_none() {
+            self.status.repo_failed(format!(
+                "{repo}: no installation of the GitHub App can read this repository"
+            ));
+        }
+        client.map(|client| client.at(priority))
+    }
+
+    /// What both lanes need of a repository: its cursor, the encoder and its failure book.
+    async fn repo_context(&self, repo: &RepoName) -> Option<RepoContext> {
+        let now = self.clock.now();
+        let loaded = async {
+            let cursor = self.store.cursor(repo).await?;
+            let known_failures = self.store.repo_failures(repo).await?;
+            Ok::<_, gha_ingest_store::StoreError>((cursor, known_failures))
+        };
+        let (cursor, known_failures) = match loaded.await {
+            Ok(loaded) => loaded,
             Err(error) => {
                 self.status.repo_failed(error_chain(&error).to_string());
-                tracing::error!(repo = %repo, cause = %error_chain(&error), "cannot read entity failures");
-                return;
+                tracing::error!(repo = %repo, cause = %error_chain(&error), "cannot read the repository's state");
+                return None;
             }
         };
         let tracked_since = cursor
             .tracked_since
             .unwrap_or(now - Duration::days(i64::from(self.options.backfill_days)));
-        let encoder = EventEncoder {
-            max_message_bytes: self.options.max_message_bytes,
-            emit_log_requests: self.options.emit_log_requests,
-            clock: self.clock.clone(),
-        };
-        let failures = FailureBook::new(
-            self.options.failure_policy,
-            repo.to_string(),
+        Some(RepoContext {
             now,
-            known_failures,
-        );
-        let poller = RepoPoller {
-            observer: RunObserver {
-                client: &self.client,
-                store: &self.store,
-                encoder: &encoder,
-                repo,
-                tracked_since,
-                failures: &failures,
+            tracked_since,
+            encoder: EventEncoder {
+                max_message_bytes: self.options.max_message_bytes,
+                emit_log_requests: self.options.emit_log_requests,
+                clock: self.clock.clone(),
             },
-            reconcile_interval: Duration::from_std(self.options.reconcile_interval)
-                .unwrap_or(Duration::minutes(10)),
+            failures: FailureBook::new(
+                self.options.failure_policy,
+                repo.to_string(),
+                now,
+                known_failures,
+            ),
+            cursor,
+        })
+    }
+
+    fn poller<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        client: &'a GithubClient,
+        context: &'a RepoContext,
+    ) -> RepoPoller<'a> {
+        RepoPoller {
+            observer: RunObserver {
+                client,
+                store: &self.store,
+                encoder: &context.encoder,
+                repo,
+                tracked_since: context.tracked_since,
+                failures: &context.failures,
+            },
             reconcile_lookback_days: self.options.reconcile_lookback_days,
             published: &self.published,
             metrics: self.status.metrics(),
+        }
+    }
+
+    /// One fresh cycle of one repository if it is due; failures are logged and recorded, never
+    /// fatal. A repository whose cycles keep failing waits longer and longer (capped) before its
+    /// next one; a quiet one waits longer too (see `cadence`), unless `forced`.
+    async fn poll_repository_when_due(&self, repo: &RepoName, forced: bool) {
+        let started = std::time::Instant::now();
+        let Some(context) = self.repo_context(repo).await else {
+            return;
         };
-        let outcome = poller.poll(now).await;
+        let (now, cursor) = (context.now, &context.cursor);
+        let backing_off = cursor.consecutive_errors > 0;
+        if cursor.next_poll_at.is_some_and(|next| next > now) && (backing_off || !forced) {
+            return;
+        }
+        let Some(client) = self.client_for(repo, Priority::Fresh) else {
+            return;
+        };
+        let outcome = self.poller(repo, &client, &context).poll(now).await;
         let error_text = outcome
             .as_ref()
             .err()
             .map(|error| error_chain(error).to_string());
-        let next_poll_at = outcome.is_err().then(|| {
-            now + self
-                .repo_backoff(u32::try_from(cursor.consecutive_errors + 1).unwrap_or(u32::MAX))
-        });
+        let quiet_polls = match &outcome {
+            Ok(summary) if summary.is_quiet() => Some(cursor.quiet_polls.saturating_add(1)),
+            Ok(_) => Some(0),
+            Err(_) => None,
+        };
+        let next_poll_at = match (&outcome, quiet_polls) {
+            (Err(_), _) => Some(
+                now + self
+                    .repo_backoff(u32::try_from(cursor.consecutive_errors + 1).unwrap_or(u32::MAX)),
+            ),
+            (Ok(_), Some(quiet @ 1..)) => {
+                // Half an interval early: the cycle that comes just before it is due takes it.
+                let wait = self.cadence().wait_after(quiet) - self.options.poll_interval / 2;
+                Some(now + Duration::from_std(wait).unwrap_or(Duration::minutes(10)))
+            }
+            (Ok(_), _) => None,
+        };
         if let Err(error) = self
             .store
-            .record_poll(repo, error_text.as_deref(), next_poll_at)
+            .record_poll(repo, error_text.as_deref(), next_poll_at, quiet_polls)
             .await
         {
             tracing::error!(repo = %repo, cause = %error_chain(&error), "cannot record poll outcome");
         }
-        match (outcome, error_text, next_poll_at) {
-            (Ok(summary), _, _) => {
+        match (outcome, error_text) {
+            (Ok(summary), _) => {
                 self.status.repo_polled();
                 tracing::info!(repo = %repo, changed_runs = summary.changed_runs, events_queued = summary.events_queued,
-                    swept = summary.swept, elapsed_ms = started.elapsed().as_millis() as u64, "polled repository");
+                    quiet_polls, elapsed_ms = started.elapsed().as_millis() as u64, "polled repository");
             }
-            (Err(_), Some(cause), next_poll_at) => {
+            (Err(_), Some(cause)) => {
                 self.status.repo_failed(format!("{repo}: {cause}"));
                 tracing::warn!(repo = %repo, cause, next_poll_at = ?next_poll_at, "poll cycle failed; backing off");
             }
-            (Err(_), None, _) => unreachable!("a failed cycle always has an error text"),
+            (Err(_), None) => unreachable!("a failed cycle always has an error text"),
+        }
+    }
+
+    /// The catch-up lane's work on one repository: its history range, or its sweep.
+    async fn catch_up_repository(&self, repo: &RepoName, sweep_due: bool) {
+        let started = std::time::Instant::now();
+        let Some(context) = self.repo_context(repo).await else {
+            return;
+        };
+        let Some(client) = self.client_for(repo, Priority::Catchup) else {
+            return;
+        };
+        match self
+            .poller(repo, &client, &context)
+            .catch_up(context.now, sweep_due)
+            .await
+        {
+            Ok(summary) => {
+                tracing::info!(repo = %repo, caught_up = summary.caught_up, swept = summary.swept,
+                changed_runs = summary.changed_runs, events_queued = summary.events_queued,
+                elapsed_ms = started.elapsed().as_millis() as u64, "caught up")
+            }
+            Err(error) => {
+                // Left as it was: the range stays pending, the sweep due; a later round retries.
+                self.status
+                    .repo_failed(format!("{repo}: catching up: {}", error_chain(&error)));
+                tracing::warn!(repo = %repo, cause = %error_chain(&error), "catching up failed; trying again later");
+                tokio::time::sleep(self.options.poll_interval).await;
+            }
         }
     }
 
@@ -314,24 +493,36 @@ impl PipelineAgent {
         }
     }
 
-    async fn refresh_organizations(&self) {
+    /// Repositories found rather than listed: every repository of the configured organisations,
+    /// and with a GitHub App, every repository of its installations.
+    pub async fn discover_repositories(&self) {
+        match self.access.discover().await {
+            Ok(found) => {
+                for discovered in found {
+                    self.follow(&discovered.repo, &discovered.credential).await;
+                }
+            }
+            Err(error) => {
+                self.status
+                    .repo_failed(format!("GitHub App: {}", error_chain(&error)));
+                tracing::error!(cause = %error_chain(&error), "cannot list the GitHub App's installations");
+            }
+        }
+        if self.organizations.is_empty() {
+            return;
+        }
+        let Some(client) = self.access.any_client() else {
+            return;
+        };
         for org in &self.organizations {
-            match self.client.list_org_repos(org).await {
+            match client.list_org_repos(org).await {
                 Ok(repositories) => {
                     for listed in repositories
                         .iter()
                         .filter(|listed| !listed.archived && !listed.disabled)
                     {
                         match listed.full_name.parse::<RepoName>() {
-                            Ok(repo) => {
-                                if let Err(error) = self
-                                    .store
-                                    .add_repository(&repo, &format!("org:{org}"))
-                                    .await
-                                {
-                                    tracing::error!(org, cause = %error, "cannot record organisation repository");
-                                }
-                            }
+                            Ok(repo) => self.follow(&repo, &format!("org:{org}")).await,
                             Err(error) => {
                                 tracing::warn!(org, cause = %error, "skipping unexpected repository name")
                             }
@@ -343,6 +534,12 @@ impl PipelineAgent {
                     tracing::warn!(org, cause = %error, "cannot list organisation repositories");
                 }
             }
+        }
+    }
+
+    async fn follow(&self, repo: &RepoName, origin: &str) {
+        if let Err(error) = self.store.add_repository(repo, origin).await {
+            tracing::error!(repo = %repo, origin, cause = %error, "cannot record a discovered repository");
         }
     }
 

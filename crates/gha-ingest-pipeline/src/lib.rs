@@ -12,6 +12,7 @@
 //! with the ETags and cursor; `publisher` moves the outbox to the queue.
 
 mod agent;
+mod cadence;
 mod events;
 mod failures;
 mod metrics;

@@ -78,6 +78,8 @@ pub(crate) struct ScrapedGauges {
     pub open_runs: Gauge,
     pub repositories: Gauge,
     pub poll_interval: Gauge,
+    pub quiet_poll_max: Gauge,
+    pub catchup_pending: Gauge,
     pub oldest_repo_poll: FloatGauge,
     pub repo_last_poll: Family<RepoLabels, FloatGauge>,
     pub unreadable: Family<StateLabels, Gauge>,
@@ -194,6 +196,16 @@ impl PipelineMetrics {
             scraped.poll_interval.clone(),
         );
         registry.register(
+            "quiet_poll_max_seconds",
+            "The configured longest wait between two polls of a quiet repository: a healthy repository is polled at least this often",
+            scraped.quiet_poll_max.clone(),
+        );
+        registry.register(
+            "catchup_pending_repositories",
+            "Repositories with history still to read (a first backfill, or a gap), read by the catch-up lane at the lowest priority",
+            scraped.catchup_pending.clone(),
+        );
+        registry.register(
             "oldest_repo_poll_timestamp_seconds",
             "The least recent successful poll over all repositories, as Unix time",
             scraped.oldest_repo_poll.clone(),
@@ -260,6 +272,7 @@ impl PipelineMetrics {
         &self,
         store: &StateStore,
         poll_interval: std::time::Duration,
+        quiet_poll_max: std::time::Duration,
         repo_label: bool,
     ) -> Result<(), StoreError> {
         let overview = store.poll_overview().await?;
@@ -272,6 +285,12 @@ impl PipelineMetrics {
         scraped
             .poll_interval
             .set(saturating_i64(poll_interval.as_secs()));
+        scraped
+            .quiet_poll_max
+            .set(saturating_i64(quiet_poll_max.as_secs()));
+        scraped
+            .catchup_pending
+            .set(saturating_i64(store.catchup_pending().await?));
         let unix = |at: DateTime<Utc>| at.timestamp_millis() as f64 / 1000.0;
         // A repository never polled counts as polled at the epoch: it is the oldest of all.
         let oldest = overview

@@ -13,6 +13,7 @@ use gha_ingest_core::github::{MalformedItem, WorkflowJob, WorkflowRun};
 use gha_ingest_core::{RepoName, Source};
 use gha_ingest_github::{
     attempt_jobs_path, latest_jobs_path, run_path, ErrorClass, Fetched, GithubClient, GithubError,
+    Priority,
 };
 use gha_ingest_store::{ChangeSet, EntityFailure, EntityKind, RunUpdate, StateStore, StoredRun};
 
@@ -363,7 +364,11 @@ impl RunObserver<'_> {
         if self.failures.readiness(&entity) != Readiness::Read {
             return Ok(None);
         }
-        let fetched = match self.client.get_commit_with_pulls(self.repo, sha).await {
+        // Commit facts come after the runs' and jobs' own, and no sooner than the lane's work.
+        let client = self
+            .client
+            .at(self.client.priority().max(Priority::Commits));
+        let fetched = match client.get_commit_with_pulls(self.repo, sha).await {
             Ok(fetched) => fetched,
             Err(error) => {
                 self.note_failure(&entity, error, batch)?;

@@ -35,6 +35,10 @@ pub struct PipelineOptions {
     /// Events waiting in the outbox beyond which polling pauses until the queue catches up
     /// (back-pressure while the queue is down; nothing is lost, the outbox stays bounded).
     pub max_outbox_events: u64,
+    /// The longest wait between two polls of a quiet repository.
+    pub quiet_poll_max: Duration,
+    /// Repositories caught up at once, beside the fresh lane.
+    pub catchup_concurrency: usize,
 }
 
 impl Default for PipelineOptions {
@@ -55,6 +59,8 @@ impl Default for PipelineOptions {
             failure_policy: FailurePolicy::default(),
             repo_backoff_max: Duration::from_secs(1800),
             max_outbox_events: 100_000,
+            quiet_poll_max: Duration::from_secs(600),
+            catchup_concurrency: 2,
         }
     }
 }

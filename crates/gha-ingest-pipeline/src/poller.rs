@@ -1,4 +1,15 @@
-//! One poll cycle of one repository: new runs, re-runs, open runs, and the look-back sweep.
+//! One repository's two lanes of work.
+//!
+//! The **fresh lane** ([`RepoPoller::poll`]) runs every cycle the repository is due: the newest
+//! page of runs, the runs in an active status (where re-runs of old runs show up), the runs still
+//! open, and the entities whose retry is due. It never reads history: a gap behind a full first
+//! page, or a first poll's backfill, is recorded in the cursor as a range to catch up.
+//!
+//! The **catch-up lane** ([`RepoPoller::catch_up`]) reads that range (by created-date windows)
+//! and the look-back sweep, at the scheduler's lowest priority, beside the fresh lane: a backfill
+//! of hours never delays the next fresh fact. Both lanes write through the same idempotent store
+//! (event ids, and run states that never move backwards), so running side by side on one
+//! repository is safe.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -6,7 +17,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use gha_ingest_core::Source;
 use gha_ingest_github::{Fetched, RunQuery};
-use gha_ingest_store::{CursorUpdate, Destination};
+use gha_ingest_store::{CatchupChange, CatchupRange, CursorUpdate, Destination};
 use tokio::sync::Notify;
 
 use crate::metrics::PipelineMetrics;
@@ -18,12 +29,23 @@ use crate::PollError;
 /// any age is seen while it runs. (`waiting`/`pending`/`requested` re-runs are caught by the sweep.)
 const ACTIVE_STATUSES: [&str; 2] = ["queued", "in_progress"];
 
-/// What one cycle did, for the logs.
+/// What one cycle did, for the logs and the repository's cadence.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CycleSummary {
     pub changed_runs: u64,
     pub events_queued: u64,
+    /// Runs open in the store when the cycle began.
+    pub open_runs: u64,
     pub swept: bool,
+    /// History caught up (a range read).
+    pub caught_up: bool,
+}
+
+impl CycleSummary {
+    /// Nothing open and nothing new: the repository may be polled less often.
+    pub fn is_quiet(&self) -> bool {
+        self.changed_runs == 0 && self.open_runs == 0
+    }
 }
 
 /// The state of one cycle: runs already looked at, and the batch not yet committed.
@@ -38,71 +60,99 @@ pub(crate) struct Cycle {
 #[derive(Debug)]
 pub(crate) struct RepoPoller<'a> {
     pub observer: RunObserver<'a>,
-    pub reconcile_interval: Duration,
     pub reconcile_lookback_days: u32,
     pub published: &'a Arc<Notify>,
     pub metrics: &'a PipelineMetrics,
 }
 
 impl RepoPoller<'_> {
+    /// The fresh lane: new runs, active runs, open runs, due retries.
     pub(crate) async fn poll(&self, now: DateTime<Utc>) -> Result<CycleSummary, PollError> {
         let repo = self.observer.repo;
         let cursor = self.observer.store.cursor(repo).await?;
         let first_poll = cursor.discovered_through.is_none();
-        let source = if first_poll {
-            Source::Backfill
-        } else {
-            Source::Poll
-        };
         let mut cycle = Cycle::default();
 
-        self.poll_newest(cursor.discovered_through, source, &mut cycle)
+        self.poll_newest(cursor.discovered_through, cursor.catchup, now, &mut cycle)
             .await?;
-        for status in ACTIVE_STATUSES {
-            self.poll_active(status, &mut cycle).await?;
+        // On a first poll the catch-up range covers every run an active list would show
+        // (whatever its status); from the second poll on, the lists catch re-runs of runs of
+        // any age. An organisation's first cycle costs one request per repository, not three.
+        if !first_poll {
+            for status in ACTIVE_STATUSES {
+                self.poll_active(status, &mut cycle).await?;
+            }
         }
-        for stored in self.observer.store.open_runs(repo).await? {
+        let open_runs = self.observer.store.open_runs(repo).await?;
+        for stored in &open_runs {
             if cycle.seen.insert(stored.run_id)
                 && self
                     .observer
-                    .refresh_open_run(&stored, &mut cycle.batch)
+                    .refresh_open_run(stored, &mut cycle.batch)
                     .await?
             {
                 cycle.changed_runs += 1;
             }
         }
         self.commit(&mut cycle).await?;
-
         self.retry_failed_entities(&mut cycle).await?;
-
-        let sweep_due = cursor
-            .last_sweep_at
-            .is_none_or(|last| now - last >= self.reconcile_interval);
-        if sweep_due && !first_poll {
-            self.sweep(now, &mut cycle).await?;
-        } else if first_poll {
-            // The backfill just read this history in full; the first sweep can wait its turn.
-            cycle.batch.changes.cursor = Some(CursorUpdate {
-                last_sweep_at: Some(now),
-                ..CursorUpdate::default()
-            });
-            self.commit(&mut cycle).await?;
-        }
         Ok(CycleSummary {
-            changed_runs: cycle.changed_runs,
+            changed_runs: if first_poll { 0 } else { cycle.changed_runs },
             events_queued: cycle.events_queued,
-            swept: sweep_due && !first_poll,
+            open_runs: open_runs.len() as u64,
+            swept: false,
+            caught_up: false,
         })
     }
 
-    /// The newest page of runs. When every run on it is new, the gap behind it (runs created
-    /// while we were not looking, however many) is read by created-date windows first.
+    /// The catch-up lane: the history range the cursor holds, then the look-back sweep if due.
+    pub(crate) async fn catch_up(
+        &self,
+        now: DateTime<Utc>,
+        sweep_due: bool,
+    ) -> Result<CycleSummary, PollError> {
+        let cursor = self.observer.store.cursor(self.observer.repo).await?;
+        let mut cycle = Cycle::default();
+        let mut summary = CycleSummary::default();
+        if let Some(range) = cursor.catchup {
+            let source = match range.backfill {
+                true => Source::Backfill,
+                false => Source::Poll,
+            };
+            self.scan_window(
+                range.from,
+                range.to,
+                ScanMode::Discovery,
+                source,
+                &mut cycle,
+            )
+            .await?;
+            cycle.batch.changes.cursor = Some(CursorUpdate {
+                catchup: Some(CatchupChange::Done(range)),
+                ..CursorUpdate::default()
+            });
+            self.commit(&mut cycle).await?;
+            summary.caught_up = true;
+        } else if sweep_due && cursor.discovered_through.is_some() {
+            self.sweep(now, &mut cycle).await?;
+            summary.swept = true;
+        }
+        summary.changed_runs = cycle.changed_runs;
+        summary.events_queued = cycle.events_queued;
+        Ok(summary)
+    }
+
+    /// The newest page of runs. Runs new since the last poll are observed now. History is left
+    /// to the catch-up lane: on a first poll every completed run up to the newest (only the open
+    /// ones are observed now); later, the gap behind a page whose every run is new.
     async fn poll_newest(
         &self,
         discovered_through: Option<DateTime<Utc>>,
-        source: Source,
+        pending: Option<CatchupRange>,
+        now: DateTime<Utc>,
         cycle: &mut Cycle,
     ) -> Result<(), PollError> {
+        let first_poll = discovered_through.is_none();
         let path = RunQuery::default().first_page_path(self.observer.repo);
         let etag = self.observer.store.etag(&path).await?;
         let (list, etag) = match self
@@ -119,29 +169,52 @@ impl RepoPoller<'_> {
         let runs = &list.workflow_runs;
         let gap_start = discovered_through.unwrap_or(self.observer.tracked_since);
         let oldest_on_page = runs.iter().map(|run| run.created_at).min();
+        let newest_on_page = runs.iter().map(|run| run.created_at).max();
         let page_is_full = (runs.len() as u64) < list.total_count;
-        if let (true, Some(oldest)) = (page_is_full, oldest_on_page) {
-            if oldest > gap_start {
-                self.scan_window(gap_start, oldest, ScanMode::Discovery, source, cycle)
-                    .await?;
-            }
-        }
+        let catchup = match (first_poll, oldest_on_page, newest_on_page) {
+            (true, _, Some(newest)) if newest >= gap_start => Some(CatchupRange {
+                from: gap_start,
+                to: newest,
+                backfill: true,
+            }),
+            (false, Some(oldest), _) if page_is_full && oldest > gap_start => Some(CatchupRange {
+                from: gap_start,
+                to: oldest,
+                backfill: false,
+            }),
+            _ => None,
+        };
+        let source = match first_poll {
+            true => Source::Backfill,
+            false => Source::Poll,
+        };
+        let left_to_catch_up = |run: &gha_ingest_core::github::WorkflowRun| {
+            run.is_completed()
+                && [catchup, pending]
+                    .iter()
+                    .flatten()
+                    .any(|range| range.from <= run.created_at && run.created_at <= range.to)
+        };
         for run in runs {
+            if left_to_catch_up(run) {
+                continue;
+            }
             if cycle.seen.insert(run.id)
                 && self.observer.observe(run, source, &mut cycle.batch).await?
             {
                 cycle.changed_runs += 1;
             }
         }
-        let newest = runs.iter().map(|run| run.created_at).max();
-        let discovered_through = match (newest, discovered_through) {
+        let discovered_through = match (newest_on_page, discovered_through) {
             (Some(newest), Some(previous)) => Some(newest.max(previous)),
             (newest, previous) => newest.or(previous).or(Some(self.observer.tracked_since)),
         };
         cycle.batch.changes.cursor = Some(CursorUpdate {
             tracked_since: Some(self.observer.tracked_since),
             discovered_through,
-            last_sweep_at: None,
+            // A first poll's backfill is the first sweep: the next is due a whole interval on.
+            last_sweep_at: first_poll.then_some(now),
+            catchup: catchup.map(CatchupChange::Pending),
         });
         if let Some(etag) = etag {
             cycle.batch.changes.etags.push((path, etag));

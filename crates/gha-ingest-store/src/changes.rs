@@ -53,6 +53,24 @@ pub struct CursorUpdate {
     pub tracked_since: Option<DateTime<Utc>>,
     pub discovered_through: Option<DateTime<Utc>>,
     pub last_sweep_at: Option<DateTime<Utc>>,
+    pub catchup: Option<CatchupChange>,
+}
+
+/// History not read yet, by creation time: `[from, to]`, both inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CatchupRange {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// The repository's first history (events say `backfill`) rather than runs a poll missed.
+    pub backfill: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CatchupChange {
+    /// A range to read; merged with one already pending into the range covering both.
+    Pending(CatchupRange),
+    /// This range was read; cleared unless a poll widened it meanwhile (then it is read again).
+    Done(CatchupRange),
 }
 
 /// An encoded event for one destination.
@@ -96,7 +114,10 @@ impl StateStore {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                  ON CONFLICT (run_id) DO UPDATE SET run_attempt = excluded.run_attempt, status = excluded.status,
                    conclusion = excluded.conclusion, updated_at = excluded.updated_at, is_open = excluded.is_open,
-                   facts = excluded.facts, observed_at = excluded.observed_at",
+                   facts = excluded.facts, observed_at = excluded.observed_at
+                 -- A state read earlier never overwrites a newer one (two lanes, a late answer).
+                 WHERE excluded.run_attempt > runs.run_attempt
+                   OR (excluded.run_attempt = runs.run_attempt AND excluded.updated_at >= runs.updated_at)",
             )
             .bind(facts.run_id as i64)
             .bind(&repo_name)
@@ -168,6 +189,37 @@ impl StateStore {
             .execute(&mut *transaction)
             .await
             .during("advance cursor")?;
+            match cursor.catchup {
+                None => {}
+                Some(CatchupChange::Pending(range)) => {
+                    sqlx::query(
+                        "UPDATE repo_cursors SET
+                           catchup_from = CASE WHEN catchup_from IS NULL OR ?2 < catchup_from THEN ?2 ELSE catchup_from END,
+                           catchup_to = CASE WHEN catchup_to IS NULL OR ?3 > catchup_to THEN ?3 ELSE catchup_to END,
+                           catchup_backfill = CASE WHEN catchup_from IS NULL THEN ?4 ELSE MAX(catchup_backfill, ?4) END
+                         WHERE repo = ?1",
+                    )
+                    .bind(&repo_name)
+                    .bind(to_text(range.from))
+                    .bind(to_text(range.to))
+                    .bind(range.backfill)
+                    .execute(&mut *transaction)
+                    .await
+                    .during("record catch-up")?;
+                }
+                Some(CatchupChange::Done(range)) => {
+                    sqlx::query(
+                        "UPDATE repo_cursors SET catchup_from = NULL, catchup_to = NULL, catchup_backfill = 0
+                         WHERE repo = ?1 AND catchup_from = ?2 AND catchup_to = ?3",
+                    )
+                    .bind(&repo_name)
+                    .bind(to_text(range.from))
+                    .bind(to_text(range.to))
+                    .execute(&mut *transaction)
+                    .await
+                    .during("finish catch-up")?;
+                }
+            }
         }
 
         for failure in &changes.failures {

@@ -17,7 +17,7 @@ mod prune;
 mod reads;
 mod time;
 
-pub use changes::{ChangeSet, CursorUpdate, PendingEvent, RunUpdate};
+pub use changes::{CatchupChange, CatchupRange, ChangeSet, CursorUpdate, PendingEvent, RunUpdate};
 pub use database::StateStore;
 pub use error::StoreError;
 pub use failures::{entity_key, EntityFailure, EntityKind};

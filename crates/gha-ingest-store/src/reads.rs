@@ -5,6 +5,7 @@ use gha_ingest_core::facts::{CommitFacts, JobFacts, RunFacts};
 use gha_ingest_core::RepoName;
 use sqlx::Row;
 
+use crate::changes::CatchupRange;
 use crate::database::StateStore;
 use crate::error::{QueryContext, StoreError};
 use crate::time::{day_text, from_text, optional_from_text, to_text};
@@ -21,8 +22,13 @@ pub struct RepoCursor {
     pub last_poll_ok_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
     pub consecutive_errors: i64,
-    /// After failed cycles, the repository is not polled again before this instant.
+    /// The repository is not polled again before this instant (after failed cycles, or while
+    /// it is quiet).
     pub next_poll_at: Option<DateTime<Utc>>,
+    /// History still to read.
+    pub catchup: Option<CatchupRange>,
+    /// Polls in a row that found nothing open and nothing changed.
+    pub quiet_polls: u32,
 }
 
 /// The comparable part of a run's last observed state.
@@ -47,7 +53,8 @@ impl StateStore {
     pub async fn cursor(&self, repo: &RepoName) -> Result<RepoCursor, StoreError> {
         const OPERATION: &str = "read cursor";
         let row = sqlx::query(
-            "SELECT tracked_since, discovered_through, last_sweep_at, last_poll_at, last_poll_ok_at, last_error, consecutive_errors, next_poll_at
+            "SELECT tracked_since, discovered_through, last_sweep_at, last_poll_at, last_poll_ok_at, last_error, consecutive_errors, next_poll_at,
+               catchup_from, catchup_to, catchup_backfill, quiet_polls
              FROM repo_cursors WHERE repo = ?1",
         )
         .bind(repo.to_string())
@@ -66,31 +73,57 @@ impl StateStore {
             last_error: row.get("last_error"),
             consecutive_errors: row.get("consecutive_errors"),
             next_poll_at: optional_from_text(row.get("next_poll_at"), OPERATION)?,
+            catchup: match (
+                optional_from_text(row.get("catchup_from"), OPERATION)?,
+                optional_from_text(row.get("catchup_to"), OPERATION)?,
+            ) {
+                (Some(from), Some(to)) => Some(CatchupRange {
+                    from,
+                    to,
+                    backfill: row.get("catchup_backfill"),
+                }),
+                _ => None,
+            },
+            quiet_polls: u32::try_from(row.get::<i64, _>("quiet_polls")).unwrap_or(u32::MAX),
         })
+    }
+
+    /// How many repositories have history still to read.
+    pub async fn catchup_pending(&self) -> Result<u64, StoreError> {
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM repo_cursors WHERE catchup_from IS NOT NULL")
+                .fetch_one(&self.pool)
+                .await
+                .during("count catch-up")?;
+        Ok(u64::try_from(count).unwrap_or(0))
     }
 
     /// Records the outcome of one poll cycle (not part of any change set: it is only health).
     /// `next_poll_at` holds a failing repository back until then (`None`: poll on schedule).
+    /// `quiet_polls` is the new count of quiet polls in a row (`None`: unchanged).
     pub async fn record_poll(
         &self,
         repo: &RepoName,
         error: Option<&str>,
         next_poll_at: Option<DateTime<Utc>>,
+        quiet_polls: Option<u32>,
     ) -> Result<(), StoreError> {
         let now = to_text(self.clock.now());
         sqlx::query(
-            "INSERT INTO repo_cursors (repo, last_poll_at, last_poll_ok_at, last_error, consecutive_errors, next_poll_at)
-             VALUES (?1, ?2, CASE WHEN ?3 IS NULL THEN ?2 END, ?3, CASE WHEN ?3 IS NULL THEN 0 ELSE 1 END, ?4)
+            "INSERT INTO repo_cursors (repo, last_poll_at, last_poll_ok_at, last_error, consecutive_errors, next_poll_at, quiet_polls)
+             VALUES (?1, ?2, CASE WHEN ?3 IS NULL THEN ?2 END, ?3, CASE WHEN ?3 IS NULL THEN 0 ELSE 1 END, ?4, COALESCE(?5, 0))
              ON CONFLICT (repo) DO UPDATE SET last_poll_at = ?2,
                last_poll_ok_at = CASE WHEN ?3 IS NULL THEN ?2 ELSE repo_cursors.last_poll_ok_at END,
                last_error = ?3,
                consecutive_errors = CASE WHEN ?3 IS NULL THEN 0 ELSE repo_cursors.consecutive_errors + 1 END,
-               next_poll_at = ?4",
+               next_poll_at = ?4,
+               quiet_polls = COALESCE(?5, repo_cursors.quiet_polls)",
         )
         .bind(repo.to_string())
         .bind(now)
         .bind(error)
         .bind(next_poll_at.map(to_text))
+        .bind(quiet_polls.map(i64::from))
         .execute(&self.pool)
         .await
         .during("record poll")

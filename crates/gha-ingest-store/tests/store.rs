@@ -159,11 +159,11 @@ async fn poll_health_counts_consecutive_errors_and_resets() {
         .await
         .unwrap();
     store
-        .record_poll(&repo(), Some("boom"), None)
+        .record_poll(&repo(), Some("boom"), None, None)
         .await
         .unwrap();
     store
-        .record_poll(&repo(), Some("boom again"), None)
+        .record_poll(&repo(), Some("boom again"), None, None)
         .await
         .unwrap();
     let cursor = store.cursor(&repo()).await.unwrap();
@@ -172,7 +172,7 @@ async fn poll_health_counts_consecutive_errors_and_resets() {
         (2, Some("boom again"))
     );
     assert!(cursor.last_poll_ok_at.is_none());
-    store.record_poll(&repo(), None, None).await.unwrap();
+    store.record_poll(&repo(), None, None, None).await.unwrap();
     let cursor = store.cursor(&repo()).await.unwrap();
     assert_eq!(cursor.consecutive_errors, 0);
     assert!(cursor.last_poll_ok_at.is_some());
