@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gha_ingest_core::Clock;
+use gha_ingest_github::GithubAccess;
 use gha_ingest_logs::{LogAgent, LogAgentOptions, LogAgentStatus, LogQueues};
 use gha_ingest_pipeline::{PipelineOptions, QueueSet};
 use gha_ingest_queue::{MessageQueue, OutgoingMessage, ReceivedMessage};
@@ -62,7 +63,7 @@ fn start_log_agent(
         shutdown_grace: Duration::from_secs(5),
     };
     let agent = LogAgent::new(
-        world.client(),
+        GithubAccess::token(world.client()),
         LogQueues {
             requests: queues.requests.clone(),
             logs: queues.logs.clone(),

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use gha_ingest_github::{ClientOptions, GithubClient};
+use gha_ingest_github::{BudgetOptions, ClientOptions, GithubAccess, GithubClient};
 use gha_ingest_pipeline::{
     AgentStatus, Clock, OutboxPublisher, PipelineAgent, PipelineOptions, QueueSet,
 };
@@ -17,7 +17,7 @@ use gha_ingest_queue::testing::{unique_queue_name, MotoServer};
 use gha_ingest_queue::{
     EmbeddedQueue, EmbeddedQueueOptions, MessageLimits, MessageQueue, ReceivedMessage,
 };
-use gha_ingest_sim::{ClockMode, RunningSim, SimConfig, SimHandle, Simulator};
+use gha_ingest_sim::{ClockMode, RunningSim, SecondaryLimits, SimConfig, SimHandle, Simulator};
 use gha_ingest_store::StateStore;
 use tokio::sync::Notify;
 
@@ -33,11 +33,24 @@ pub struct World {
 
 impl World {
     pub async fn start() -> World {
-        let config = SimConfig {
+        Self::start_with(Self::test_sim_config()).await
+    }
+
+    /// The simulator of these tests: the test token, a manual clock, no secondary limits.
+    pub fn test_sim_config() -> SimConfig {
+        SimConfig {
             token: Some(TEST_TOKEN.to_string()),
             clock: ClockMode::Manual,
+            // These tests drive whole histories in seconds of real time, under a daemon whose
+            // own ceiling is lifted too: what they check is the facts. GitHub's secondary limits
+            // are enforced in the budget tests (`tests/budget.rs`) and the daemon-process tests.
+            secondary: SecondaryLimits::disabled(),
             ..SimConfig::default()
-        };
+        }
+    }
+
+    /// A world whose simulator starts with `config`.
+    pub async fn start_with(config: SimConfig) -> World {
         let loopback = "127.0.0.1:0".parse().unwrap();
         let sim = Simulator::start(config, loopback, loopback)
             .await
@@ -59,18 +72,29 @@ impl World {
     }
 
     pub fn client(&self) -> GithubClient {
-        GithubClient::new(ClientOptions {
+        GithubClient::new(self.client_options()).unwrap()
+    }
+
+    /// The test daemon's client settings: the simulator's PAT, short retries, a lifted ceiling.
+    pub fn client_options(&self) -> ClientOptions {
+        ClientOptions {
             api_url: self.sim.api_url().parse().unwrap(),
             token: Some(TEST_TOKEN.to_string()),
             user_agent: "gha-ingest-tests".into(),
             request_timeout: Duration::from_secs(10),
-            max_concurrent_requests: 4,
+            // No ceiling, reserve or pace: these tests check facts, and read whole histories at
+            // once as before there was a plan (`tests/budget.rs` tests the plan).
+            budget: BudgetOptions {
+                points_per_minute: 100_000,
+                reserve_percent: 0,
+                burst_percent: 100,
+                ..BudgetOptions::default()
+            },
             max_retries: 5,
             retry_base_delay: Duration::from_millis(20),
             retry_max_delay: Duration::from_millis(200),
             secondary_limit_wait: Duration::from_secs(1),
-        })
-        .unwrap()
+        }
     }
 }
 
@@ -110,20 +134,33 @@ pub struct Daemon {
 
 impl Daemon {
     pub async fn start(world: &World, queues: QueueSet, options: PipelineOptions) -> Daemon {
+        let daemon =
+            Self::start_with(world, GithubAccess::token(world.client()), queues, options).await;
+        daemon
+            .store
+            .add_repository(&REPO.parse().unwrap(), "config")
+            .await
+            .unwrap();
+        daemon
+    }
+
+    /// A daemon reading GitHub with `access`, following no repository yet.
+    pub async fn start_with(
+        world: &World,
+        access: GithubAccess,
+        queues: QueueSet,
+        options: PipelineOptions,
+    ) -> Daemon {
         let sim = world.sim();
         let clock = Clock::from_fn(move || sim.now());
         let store = StateStore::open(&world.state_path())
             .await
             .expect("state store opens")
             .with_clock(clock.clone());
-        store
-            .add_repository(&REPO.parse().unwrap(), "config")
-            .await
-            .unwrap();
         let status = Arc::new(AgentStatus::default());
         let published = Arc::new(Notify::new());
         let agent = PipelineAgent::new(
-            world.client(),
+            access,
             store.clone(),
             options,
             status.clone(),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gha_ingest_core::Clock;
-use gha_ingest_github::{DownloadedLog, GithubClient, LogDownload};
+use gha_ingest_github::{DownloadedLog, GithubAccess, LogDownload, Priority};
 use gha_ingest_queue::{MessageQueue, OutgoingMessage, ReceivedMessage, MAX_BATCH};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -55,7 +55,7 @@ pub struct LogAgentOptions {
 
 #[derive(Debug, Clone)]
 pub struct LogAgent {
-    client: GithubClient,
+    access: GithubAccess,
     queues: LogQueues,
     options: LogAgentOptions,
     status: Arc<LogAgentStatus>,
@@ -79,13 +79,13 @@ enum Failure {
 
 impl LogAgent {
     pub fn new(
-        client: GithubClient,
+        access: GithubAccess,
         queues: LogQueues,
         options: LogAgentOptions,
         status: Arc<LogAgentStatus>,
     ) -> Self {
         LogAgent {
-            client,
+            access,
             queues,
             options,
             status,
@@ -217,8 +217,15 @@ impl LogAgent {
             max_bytes: self.options.max_log_bytes,
             job_skipped: request.job_skipped,
         };
-        let fetched = self
-            .client
+        // Until the App's installation that can read the repository is discovered, the request
+        // waits its turn again rather than being decided on.
+        let client = self.access.client_for(repo).ok_or_else(|| {
+            Failure::Retry(format!(
+                "{repo}: no installation of the GitHub App can read this repository (yet)"
+            ))
+        })?;
+        let fetched = client
+            .at(Priority::Logs)
             .download_job_log_with(repo, job_id, &mut file, how)
             .await;
         let error = match fetched {

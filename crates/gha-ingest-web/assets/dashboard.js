@@ -154,6 +154,7 @@ function renderStatus(status) {
   const rate = status.github.rate_limit;
   setField(pipeline, "rate_limit", rate.remaining === null ? "unknown" : rate.remaining + " / " + rate.limit);
   renderBudget(status.github);
+  renderPlan(status.github, status.catchup_pending_repositories);
 
   const logs = $("log-status");
   const l = status.logs;
@@ -178,6 +179,28 @@ function renderStatus(status) {
     rows.appendChild(row);
   }
   $("collect-now").disabled = !status.collect_now_available;
+}
+
+// Each credential's request plan: what its scheduler admitted by class, and what waits.
+function renderPlan(github, catchupPending) {
+  const rows = $("plan-rows");
+  rows.replaceChildren();
+  for (const credential of github.credentials || []) {
+    const plan = credential.budget;
+    const row = document.createElement("tr");
+    cell(row, credential.credential);
+    cell(row, plan.points_last_minute + " / " + plan.points_per_minute_ceiling, "num");
+    const left = plan.primary.remaining === null ? "?" : plan.primary.remaining;
+    cell(row, left + " / " + (plan.reserve_points === null ? "?" : plan.reserve_points), "num");
+    for (const admitted of plan.admitted) cell(row, admitted, "num");
+    cell(row, plan.waiting.reduce((sum, n) => sum + n, 0), "num");
+    rows.appendChild(row);
+  }
+  const broken = (github.installations || []).filter((installation) => installation.error);
+  const notes = [];
+  if (catchupPending > 0) notes.push(catchupPending + " repositories still catching up on history (lowest priority, paced to last the hour)");
+  for (const installation of broken) notes.push("installation " + installation.id + " (" + installation.account + "): " + installation.error);
+  setField($("budget"), "plan_note", notes.join("; "));
 }
 
 // The budget over the last hour as an inline SVG line: x is time, y the share left.

@@ -16,7 +16,7 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use gha_ingest_core::facts::{JobFacts, RunFacts};
 use gha_ingest_core::RepoName;
-use gha_ingest_github::RateLimitSnapshot;
+use gha_ingest_github::{BudgetSnapshot, InstallationStatus, RateLimitSnapshot};
 use gha_ingest_logs::LogStatusSnapshot;
 use gha_ingest_pipeline::StatusSnapshot;
 use gha_ingest_store::Destination;
@@ -104,13 +104,24 @@ struct OutboxView {
 
 #[derive(Debug, Serialize)]
 struct GithubView {
+    /// The first credential's primary budget (the token's, or the first installation's).
     rate_limit: RateLimitSnapshot,
+    /// Each credential's request plan: ceiling, reserve, admissions and waiters by class.
+    credentials: Vec<CredentialView>,
+    /// The GitHub App's installations (empty with a token).
+    installations: Vec<InstallationStatus>,
     requests_sent_total: u64,
     requests_not_modified_total: u64,
     failed_attempts_total: u64,
     rate_limit_waits_total: u64,
     /// The budget over the last hour, oldest first.
     budget_samples: Vec<BudgetSample>,
+}
+
+#[derive(Debug, Serialize)]
+struct CredentialView {
+    credential: String,
+    budget: BudgetSnapshot,
 }
 
 /// Entities the pipeline could not read: being retried, or given up on.
@@ -180,6 +191,8 @@ pub(crate) struct StatusView {
     outbox: OutboxView,
     failures: FailuresView,
     github: GithubView,
+    /// Repositories with history still to read by the catch-up lane.
+    catchup_pending_repositories: u64,
     collect_now_available: bool,
     mutations_enabled: bool,
 }
@@ -221,6 +234,7 @@ pub(crate) async fn status(
         outbox,
         failures: failures_view(&state, trusted).await?,
         github: github_view(&state),
+        catchup_pending_repositories: state.store.catchup_pending().await?,
         collect_now_available: state.trigger.is_some(),
         mutations_enabled: state.access.admin_token.is_some(),
     }))
@@ -228,8 +242,20 @@ pub(crate) async fn status(
 
 fn github_view(state: &SharedState) -> GithubView {
     let metrics = state.github.metrics();
+    let clients = state.github.clients();
     GithubView {
-        rate_limit: state.github.rate_limit(),
+        rate_limit: clients
+            .first()
+            .map(|client| client.rate_limit())
+            .unwrap_or_default(),
+        credentials: clients
+            .iter()
+            .map(|client| CredentialView {
+                credential: client.credential_label(),
+                budget: client.budget(),
+            })
+            .collect(),
+        installations: state.github.installations(),
         requests_sent_total: metrics.requests_total(),
         requests_not_modified_total: metrics.responses_with_status(304),
         failed_attempts_total: metrics.failed_attempts(),

@@ -54,7 +54,8 @@ impl BudgetSamples {
     }
 }
 
-/// Samples the pipeline client's budget until `shutdown`.
+/// Samples the budget of the first credential (the token, or the App's first installation)
+/// until `shutdown`.
 pub(crate) async fn sample_until(state: SharedState, shutdown: CancellationToken) {
     let mut ticks = tokio::time::interval(SAMPLE_INTERVAL);
     loop {
@@ -62,7 +63,9 @@ pub(crate) async fn sample_until(state: SharedState, shutdown: CancellationToken
             _ = shutdown.cancelled() => return,
             _ = ticks.tick() => {}
         }
-        let budget = state.github.rate_limit();
+        let Some(budget) = state.github.any_client().map(|client| client.rate_limit()) else {
+            continue;
+        };
         if let Some(remaining) = budget.remaining {
             state.budget_samples.record(BudgetSample {
                 at: Utc::now(),

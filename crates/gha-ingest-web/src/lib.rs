@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use axum::routing::{delete, get, post};
 use axum::Router;
-use gha_ingest_github::GithubClient;
+use gha_ingest_github::{GithubAccess, GithubClient};
 use gha_ingest_logs::LogAgentStatus;
 use gha_ingest_pipeline::AgentStatus;
 use gha_ingest_queue::MessageQueue;
@@ -55,7 +55,7 @@ pub struct WebState {
     /// `(role, queue)` with role `metrics`, `log_requests` or `logs`: depth and readiness.
     pub queues: Vec<(String, Arc<dyn MessageQueue>)>,
     /// The pipeline's client: its counters and budget are shown, the log viewer downloads with it.
-    pub github: GithubClient,
+    pub github: GithubAccess,
     /// A client of its own for the readiness probe (same API and token, one request slot), so a
     /// probe never waits for, nor takes, one of the pipeline's request slots.
     pub probe_github: GithubClient,
@@ -69,6 +69,8 @@ pub struct WebState {
     pub metrics_repo_label: bool,
     /// Shown on the dashboard so "last polled N s ago" can be judged against it.
     pub poll_interval_secs: u64,
+    /// The longest a quiet repository waits between two polls.
+    pub quiet_poll_max_secs: u64,
 }
 
 /// The bearer tokens and the names the server answers to.
@@ -152,6 +154,7 @@ impl std::fmt::Debug for WebState {
             .field("log_viewer", &self.log_viewer)
             .field("readiness_ttl", &self.readiness_ttl)
             .field("poll_interval_secs", &self.poll_interval_secs)
+            .field("quiet_poll_max_secs", &self.quiet_poll_max_secs)
             .finish()
     }
 }

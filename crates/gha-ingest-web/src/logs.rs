@@ -365,8 +365,10 @@ async fn spool(
         .map_err(|error| ApiError::Internal(format!("creating a spool file: {error}")))?
         .map_err(spool_error)?;
     let mut file = tokio::fs::File::from_std(spool);
-    let downloaded = state
-        .github
+    let client = state.github.client_for(repo).ok_or_else(|| {
+        ApiError::NotFound(format!("no credential of this daemon can read {repo}"))
+    })?;
+    let downloaded = client
         .download_job_log(repo, job_id, &mut file, options.max_log_bytes)
         .await
         .map_err(|error| download_error(job_id, error))?;

@@ -81,6 +81,7 @@ impl ProcessMetrics {
                 .refresh(
                     &web.store,
                     Duration::from_secs(web.poll_interval_secs),
+                    Duration::from_secs(web.quiet_poll_max_secs),
                     web.metrics_repo_label,
                 )
                 .await?;

@@ -122,6 +122,13 @@ async fn status_reports_agents_queues_and_outbox() {
     assert_eq!(status["queues"][0]["visible"], json!(0));
     assert_eq!(status["collect_now_available"], json!(true));
     assert_eq!(status["mutations_enabled"], json!(true));
+    // The request plan of the one credential: its ceiling and per-class admissions.
+    let plan = &status["github"]["credentials"][0];
+    assert_eq!(plan["credential"], json!("token"));
+    assert_eq!(plan["budget"]["points_per_minute_ceiling"], json!(600));
+    assert_eq!(plan["budget"]["admitted"].as_array().map(Vec::len), Some(4));
+    assert_eq!(status["github"]["installations"], json!([]));
+    assert_eq!(status["catchup_pending_repositories"], json!(0));
     assert!(
         !status.to_string().contains(ADMIN_TOKEN),
         "the token is never shown"
@@ -220,7 +227,11 @@ async fn repositories_are_added_listed_and_removed() {
     assert_eq!(body(again).await["added"], json!(false));
 
     let repo = REPO.parse().unwrap();
-    harness.store.record_poll(&repo, None, None).await.unwrap();
+    harness
+        .store
+        .record_poll(&repo, None, None, None)
+        .await
+        .unwrap();
     let listed = body(harness.get("/api/repositories").await).await;
     let entry = &listed["repositories"][0];
     assert_eq!(entry["repository"], json!(REPO));

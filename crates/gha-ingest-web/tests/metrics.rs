@@ -39,7 +39,11 @@ async fn metrics_are_served_in_the_prometheus_text_format_and_in_openmetrics() {
     let harness = Harness::start(Setup::default()).await;
     let repo = REPO.parse().unwrap();
     harness.store.add_repository(&repo, "config").await.unwrap();
-    harness.store.record_poll(&repo, None, None).await.unwrap();
+    harness
+        .store
+        .record_poll(&repo, None, None, None)
+        .await
+        .unwrap();
     harness.completed_run_in_store(1).await;
     // A log download makes the github counters and the rate limit move.
     let runs: serde_json::Value = harness.get("/api/runs").await.json().await.unwrap();

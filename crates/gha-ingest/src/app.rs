@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use gha_ingest_config::{QueueBackend, Settings};
 use gha_ingest_core::RepoName;
-use gha_ingest_github::{ClientOptions, GithubClient};
+use gha_ingest_github::{BudgetOptions, ClientOptions, GithubAccess, GithubApp, GithubClient};
 use gha_ingest_logs::{LogAgent, LogAgentOptions, LogAgentStatus, LogQueues};
 use gha_ingest_pipeline::{
     AgentStatus, FailurePolicy, OutboxPublisher, PipelineAgent, PipelineOptions, QueueSet,
@@ -44,7 +44,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     tracing::info!(version = env!("CARGO_PKG_VERSION"), api_url = %settings.github.api_url,
         queue_backend = %settings.queue.backend, "gha-ingest starting");
-    let client = github_client(&settings)?;
+    let access = github_access(&settings)?;
     let run_pipeline = agents.pipeline && settings.pipeline.enabled;
     let run_logs = agents.logs && settings.logs.enabled;
     let mut tasks = tokio::task::JoinSet::new();
@@ -75,7 +75,7 @@ pub async fn run(
                 .with_drain_deadline(work_grace(&settings));
         tasks.spawn(publisher.run(shutdown.clone()));
         let agent = PipelineAgent::new(
-            client.clone(),
+            access.clone(),
             store.clone(),
             pipeline_options(&settings),
             status.clone(),
@@ -98,7 +98,7 @@ pub async fn run(
         web.queues.push(("logs".to_string(), queues.logs.clone()));
         let status = Arc::new(LogAgentStatus::default());
         web.log_status = Some(status.clone());
-        let agent = LogAgent::new(client.clone(), queues, log_agent_options(&settings), status);
+        let agent = LogAgent::new(access.clone(), queues, log_agent_options(&settings), status);
         tasks.spawn(agent.run(shutdown.clone()));
     }
     if settings.http.enabled {
@@ -112,13 +112,14 @@ pub async fn run(
             log_status: web.log_status,
             trigger: web.trigger,
             queues: web.queues,
-            github: client,
+            github: access,
             probe_github: readiness_probe_client(&settings)?,
             access: web_access(&settings),
             log_viewer: log_viewer_options(&settings),
             readiness_ttl: Duration::from_secs(5),
             metrics_repo_label: settings.telemetry.metrics_repo_label,
             poll_interval_secs: settings.pipeline.poll_interval_secs,
+            quiet_poll_max_secs: settings.pipeline.quiet_poll_max_secs,
         };
         let web_shutdown = shutdown.clone();
         tasks.spawn(async move {
@@ -167,13 +168,37 @@ pub fn github_client(settings: &Settings) -> anyhow::Result<GithubClient> {
     GithubClient::new(client_options(settings)).context("building the github client")
 }
 
+/// The credentials: the token, or the GitHub App whose installations are discovered at start.
+pub fn github_access(settings: &Settings) -> anyhow::Result<GithubAccess> {
+    let client = github_client(settings)?;
+    let app = &settings.github.app;
+    let (Some(app_id), Some(key)) = (app.id, &app.private_key) else {
+        return Ok(GithubAccess::token(client));
+    };
+    let github_app = GithubApp::new(app_id, &key.to_secret_string())
+        .context("reading the GitHub App's private key")?;
+    tracing::info!(
+        app_id,
+        installations = ?app.installations,
+        "authenticating as a GitHub App; its installations' repositories are followed"
+    );
+    Ok(GithubAccess::app(
+        github_app,
+        client,
+        app.installations.clone(),
+    ))
+}
+
 /// A GitHub client for `/readyz` alone: one request slot and no retries of its own, so a probe
 /// never takes or waits for one of the pipeline's slots and fails fast.
 fn readiness_probe_client(settings: &Settings) -> anyhow::Result<GithubClient> {
     let options = client_options(settings);
     GithubClient::new(ClientOptions {
         request_timeout: options.request_timeout.min(Duration::from_secs(3)),
-        max_concurrent_requests: 1,
+        budget: BudgetOptions {
+            max_concurrent: 1,
+            ..options.budget
+        },
         max_retries: 0,
         ..options
     })
@@ -191,7 +216,12 @@ fn client_options(settings: &Settings) -> ClientOptions {
             .map(|secret| secret.expose_secret().to_string()),
         user_agent: github.user_agent.clone(),
         request_timeout: Duration::from_secs(github.request_timeout_secs),
-        max_concurrent_requests: github.max_concurrent_requests,
+        budget: BudgetOptions {
+            points_per_minute: github.points_per_minute,
+            max_concurrent: github.max_concurrent_requests,
+            reserve_percent: github.primary_reserve_percent,
+            burst_percent: github.catchup_burst_percent,
+        },
         max_retries: github.max_retries,
         retry_base_delay: Duration::from_millis(github.retry_base_delay_millis),
         retry_max_delay: Duration::from_secs(github.retry_max_delay_secs),
@@ -260,6 +290,8 @@ pub fn pipeline_options(settings: &Settings) -> PipelineOptions {
         },
         repo_backoff_max: Duration::from_secs(pipeline.repo_backoff_max_secs),
         max_outbox_events: pipeline.max_outbox_events,
+        quiet_poll_max: Duration::from_secs(pipeline.quiet_poll_max_secs),
+        catchup_concurrency: pipeline.catchup_concurrency,
     }
 }
 

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use gha_ingest_core::facts::{JobFacts, RunFacts};
 use gha_ingest_core::github::{WorkflowJob, WorkflowRun};
 use gha_ingest_core::RepoName;
-use gha_ingest_github::{ClientOptions, GithubClient};
+use gha_ingest_github::{BudgetOptions, ClientOptions, GithubAccess, GithubClient};
 use gha_ingest_logs::LogAgentStatus;
 use gha_ingest_pipeline::AgentStatus;
 use gha_ingest_queue::{
@@ -160,15 +160,18 @@ impl Harness {
             token: Some(SIM_TOKEN.to_string()),
             user_agent: "gha-ingest-web-tests".into(),
             request_timeout: Duration::from_secs(10),
-            max_concurrent_requests: 4,
+            budget: BudgetOptions::default(),
             max_retries: 3,
             retry_base_delay: Duration::from_millis(20),
             retry_max_delay: Duration::from_millis(200),
             secondary_limit_wait: Duration::from_secs(1),
         };
-        let github = GithubClient::new(options.clone()).unwrap();
+        let github = GithubAccess::token(GithubClient::new(options.clone()).unwrap());
         let probe_github = GithubClient::new(ClientOptions {
-            max_concurrent_requests: 1,
+            budget: BudgetOptions {
+                max_concurrent: 1,
+                ..BudgetOptions::default()
+            },
             max_retries: 0,
             ..options
         })
@@ -199,6 +202,7 @@ impl Harness {
             readiness_ttl: setup.readiness_ttl,
             metrics_repo_label: true,
             poll_interval_secs: 30,
+            quiet_poll_max_secs: 600,
         };
         let shown = format!("{state:?}");
         assert!(
