@@ -730,7 +730,8 @@ fn http_tokens_are_long_and_distinct() {
     );
 }
 
-const APP_KEY: &str = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAtestonly\n-----END RSA PRIVATE KEY-----";
+const APP_KEY: &str =
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAtestonly\n-----END RSA PRIVATE KEY-----";
 
 #[test]
 fn a_github_app_needs_no_token_and_takes_its_key_from_the_environment_even_on_one_line() {
@@ -745,12 +746,18 @@ fn a_github_app_needs_no_token_and_takes_its_key_from_the_environment_even_on_on
         ]),
     );
     let app = &settings.github.app;
-    assert_eq!((app.id, app.installations.clone()), (Some(4242), vec![7, 9]));
+    assert_eq!(
+        (app.id, app.installations.clone()),
+        (Some(4242), vec![7, 9])
+    );
     assert_eq!(
         app.private_key.as_ref().map(|key| key.expose_secret()),
         Some(APP_KEY)
     );
-    assert!(settings.github.token.is_none(), "no token is read with an App");
+    assert!(
+        settings.github.token.is_none(),
+        "no token is read with an App"
+    );
     let printed = format!("{settings:?}");
     assert!(!printed.contains("BEGIN RSA"), "the key never prints");
 }
