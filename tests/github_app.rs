@@ -240,3 +240,37 @@ async fn a_key_github_refuses_is_named_as_such() {
     assert!(!text.contains("BEGIN"), "no key material in the error");
     assert_eq!(error.class(), gha_ingest_github::ErrorClass::Fatal);
 }
+
+/// GitHub Enterprise Server's REST API lives under `https://HOST/api/v3`: the App's own
+/// endpoints, the installations' repositories and every page link stay under it.
+#[tokio::test]
+async fn a_github_enterprise_server_base_url_is_kept_for_every_request() {
+    let world = World::start().await;
+    let org = install_app(&world);
+    let app = GithubApp::new(APP_ID, &SecretString::from(org.key.private_pem.clone())).unwrap();
+    let template = GithubClient::new(ClientOptions {
+        api_url: format!("{}/api/v3/", world.sim.api_url()).parse().unwrap(),
+        token: None,
+        ..world.client_options()
+    })
+    .unwrap();
+    let access = GithubAccess::app(app, template, Vec::new());
+    let queue = embedded_queue(world.dir.path(), "metrics").await;
+    let queues = gha_ingest_pipeline::QueueSet {
+        metrics: queue.clone(),
+        log_requests: None,
+    };
+    let daemon = Daemon::start_with(&world, access, queues, test_options()).await;
+    daemon.agent.discover_repositories().await;
+    daemon.cycle().await;
+    let messages = drain(queue.as_ref()).await;
+    assert_eq!(completed_run_ids(&messages).len(), 12);
+    let stats = world.sim().stats();
+    assert_eq!(
+        stats.by_status.get(&404).copied().unwrap_or(0),
+        0,
+        "no request left the /api/v3 base: {:?}",
+        stats.by_route
+    );
+    daemon.stop().await;
+}
