@@ -51,6 +51,7 @@ impl World {
 
     /// A world whose simulator starts with `config`.
     pub async fn start_with(config: SimConfig) -> World {
+        gha_ingest_github::install_crypto_provider();
         let loopback = "127.0.0.1:0".parse().unwrap();
         let sim = Simulator::start(config, loopback, loopback)
             .await
@@ -101,6 +102,7 @@ impl World {
 /// A simulator on the wall clock (for a daemon running as a child process, which keeps real
 /// time), requiring [`TEST_TOKEN`].
 pub async fn start_realtime_sim() -> RunningSim {
+    gha_ingest_github::install_crypto_provider();
     let config = SimConfig {
         token: Some(TEST_TOKEN.to_string()),
         clock: ClockMode::RealTime { speed: 1.0 },

@@ -240,9 +240,7 @@ fn spool_failure(error: std::io::Error) -> HostFailure {
 
 /// The HTTP client for log hosts: no default headers, no credentials, bounded connect and read.
 pub(crate) fn log_host_client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
-    // reqwest is built without a crypto provider of its own: the process uses aws-lc-rs, like
-    // octocrab and the AWS SDK. Installing it twice is harmless (the first one stays).
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    crate::install_crypto_provider();
     reqwest::Client::builder()
         .connect_timeout(timeout)
         .read_timeout(timeout)

@@ -34,3 +34,11 @@ pub use job_log::{DownloadedLog, LogDownload, LogDownloadError};
 pub use metrics::{endpoint_class, GithubMetrics, ENDPOINT_CLASSES};
 pub use ratelimit::RateLimitSnapshot;
 pub use schedule::{BudgetOptions, BudgetSnapshot, Priority};
+
+/// Makes aws-lc-rs the process's TLS crypto provider. reqwest is built without a provider of its
+/// own (one crypto backend in the whole build, the one the AWS SDK requires), so every process
+/// that builds a reqwest client (the daemon, its tests) calls this first. Idempotent.
+pub fn install_crypto_provider() {
+    // Err only when a provider is installed already: the first one stays.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}

@@ -76,6 +76,7 @@ enum Agent {
 }
 
 fn main() -> ExitCode {
+    gha_ingest_github::install_crypto_provider();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -24,6 +24,8 @@ pub async fn start() -> TestSim {
 }
 
 pub async fn start_with(config: SimConfig) -> TestSim {
+    // The workspace builds reqwest without a crypto provider of its own (aws-lc-rs for all).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let loopback: SocketAddr = "127.0.0.1:0".parse().expect("loopback address");
     let sim = Simulator::start(config, loopback, loopback)
         .await

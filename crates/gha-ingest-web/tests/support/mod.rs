@@ -124,6 +124,7 @@ impl std::fmt::Debug for Harness {
 
 impl Harness {
     pub async fn start(setup: Setup) -> Harness {
+        gha_ingest_github::install_crypto_provider();
         let config = SimConfig {
             token: Some(SIM_TOKEN.to_string()),
             clock: ClockMode::Manual,
