@@ -142,6 +142,11 @@ pub(crate) struct Ledger {
     options: BudgetOptions,
     /// Admission instants within the last minute, oldest first.
     minute: VecDeque<Instant>,
+    /// The ceiling's own pace: a bucket of a tenth of the ceiling refilled at nine tenths of it
+    /// a minute, so no minute can exceed the ceiling and the window never has to stop everything
+    /// for the rest of a minute after a burst.
+    smooth_tokens: f64,
+    smooth_refilled_at: Option<Instant>,
     /// Tokens of non-fresh work, and when they were last refilled.
     tokens: f64,
     refilled_at: Option<Instant>,
@@ -154,6 +159,8 @@ impl Ledger {
         Ledger {
             options,
             minute: VecDeque::new(),
+            smooth_tokens: 0.0,
+            smooth_refilled_at: None,
             tokens: f64::NAN,
             refilled_at: None,
             waiting: [0; 4],
@@ -187,6 +194,9 @@ impl Ledger {
             let oldest = *self.minute.front().expect("a full window is not empty");
             return Decision::Ceiling(MINUTE.saturating_sub(now.duration_since(oldest)));
         }
+        if let Some(wait) = self.smooth(now) {
+            return Decision::Ceiling(wait);
+        }
         if let Some(wait) = primary.wait_for_reset(now) {
             return Decision::Primary(wait);
         }
@@ -202,6 +212,22 @@ impl Ledger {
             return Decision::Primary(until_reset);
         }
         self.pace(now, (remaining - reserve) as f64, until_reset)
+    }
+
+    /// Refills the ceiling's bucket; how long until the next token when it is empty.
+    fn smooth(&mut self, now: Instant) -> Option<Duration> {
+        let ceiling = f64::from(self.options.points_per_minute.max(1));
+        let capacity = (ceiling / 10.0).max(1.0);
+        let rate = ceiling * 0.9 / 60.0;
+        self.smooth_tokens = match self.smooth_refilled_at {
+            None => capacity,
+            Some(at) => {
+                (self.smooth_tokens + now.duration_since(at).as_secs_f64() * rate).min(capacity)
+            }
+        };
+        self.smooth_refilled_at = Some(now);
+        (self.smooth_tokens < 1.0)
+            .then(|| Duration::from_secs_f64((1.0 - self.smooth_tokens) / rate))
     }
 
     /// A token bucket for non-fresh work: it refills at the rate that spends what is above the
@@ -228,6 +254,7 @@ impl Ledger {
     /// Books an admission decided `Go` (a point against the secondary limit, 304 or not).
     pub(crate) fn admit(&mut self, priority: Priority, now: Instant) {
         self.minute.push_back(now);
+        self.smooth_tokens -= 1.0;
         self.admitted[priority.index()] += 1;
     }
 
@@ -395,25 +422,34 @@ mod tests {
     }
 
     #[test]
-    fn the_ceiling_counts_a_sliding_minute() {
-        let mut ledger = Ledger::new(options(3));
+    fn the_ceiling_is_never_exceeded_in_any_minute_and_never_stops_everything() {
+        let mut ledger = Ledger::new(options(600));
         let start = Instant::now();
         let unknown = PrimaryBudget::default();
-        for second in 0..3 {
-            let at = start + Duration::from_secs(second);
-            assert_eq!(ledger.decide(Priority::Fresh, at, &unknown), Decision::Go);
-            ledger.admit(Priority::Fresh, at);
+        let mut admitted = Vec::new();
+        let mut now = start;
+        // Ask as fast as allowed for three minutes, 10 ms apart.
+        while now < start + Duration::from_secs(180) {
+            if ledger.decide(Priority::Fresh, now, &unknown) == Decision::Go {
+                ledger.admit(Priority::Fresh, now);
+                admitted.push(now);
+            }
+            now += Duration::from_millis(10);
         }
-        let at = start + Duration::from_secs(10);
-        assert_eq!(
-            ledger.decide(Priority::Fresh, at, &unknown),
-            Decision::Ceiling(Duration::from_secs(50))
-        );
-        let later = start + Duration::from_secs(60);
-        assert_eq!(
-            ledger.decide(Priority::Fresh, later, &unknown),
-            Decision::Go
-        );
+        for (index, &at) in admitted.iter().enumerate() {
+            let in_minute = admitted[index..]
+                .iter()
+                .take_while(|&&later| later.duration_since(at) < MINUTE)
+                .count();
+            assert!(in_minute <= 600, "{in_minute} in the minute from {index}");
+        }
+        let longest_gap = admitted
+            .windows(2)
+            .map(|pair| pair[1].duration_since(pair[0]))
+            .max()
+            .unwrap();
+        assert!(longest_gap <= Duration::from_millis(200), "{longest_gap:?}");
+        assert!(admitted.len() > 3 * 540, "{}", admitted.len());
     }
 
     #[test]
