@@ -43,6 +43,21 @@ fn app_access(world: &World, private_pem: &str) -> GithubAccess {
     GithubAccess::app(app, template, Vec::new())
 }
 
+/// The daemon reading through `access`, its installations discovered, and its metrics queue.
+async fn start_daemon(
+    world: &World,
+    access: GithubAccess,
+) -> (Daemon, std::sync::Arc<dyn gha_ingest_queue::MessageQueue>) {
+    let queue = embedded_queue(world.dir.path(), "metrics").await;
+    let queues = gha_ingest_pipeline::QueueSet {
+        metrics: queue.clone(),
+        log_requests: None,
+    };
+    let daemon = Daemon::start_with(world, access, queues, test_options()).await;
+    daemon.agent.discover_repositories().await;
+    (daemon, queue)
+}
+
 fn repos_of(messages: &[Received]) -> std::collections::BTreeSet<String> {
     messages
         .iter()
@@ -55,13 +70,7 @@ async fn each_installation_reads_its_own_repositories_with_its_own_token_and_bud
     let world = World::start().await;
     let org = install_app(&world);
     let access = app_access(&world, &org.key.private_pem_pkcs1());
-    let queue = embedded_queue(world.dir.path(), "metrics").await;
-    let queues = gha_ingest_pipeline::QueueSet {
-        metrics: queue.clone(),
-        log_requests: None,
-    };
-    let daemon = Daemon::start_with(&world, access.clone(), queues, test_options()).await;
-    daemon.agent.discover_repositories().await;
+    let (daemon, queue) = start_daemon(&world, access.clone()).await;
     daemon.cycle().await;
 
     let messages = drain(queue.as_ref()).await;
@@ -114,13 +123,7 @@ async fn tokens_are_renewed_ahead_of_expiry_and_after_a_refusal_without_a_failed
     .await;
     let org = install_app(&world);
     let access = app_access(&world, &org.key.private_pem);
-    let queue = embedded_queue(world.dir.path(), "metrics").await;
-    let queues = gha_ingest_pipeline::QueueSet {
-        metrics: queue.clone(),
-        log_requests: None,
-    };
-    let daemon = Daemon::start_with(&world, access.clone(), queues, test_options()).await;
-    daemon.agent.discover_repositories().await;
+    let (daemon, queue) = start_daemon(&world, access.clone()).await;
     daemon.cycle().await;
     drain(queue.as_ref()).await;
     let minted = |access: &GithubAccess| -> u64 {
@@ -181,13 +184,7 @@ async fn a_suspended_installation_stops_alone_with_an_error_that_names_it() {
     let world = World::start().await;
     let org = install_app(&world);
     let access = app_access(&world, &org.key.private_pem);
-    let queue = embedded_queue(world.dir.path(), "metrics").await;
-    let queues = gha_ingest_pipeline::QueueSet {
-        metrics: queue.clone(),
-        log_requests: None,
-    };
-    let daemon = Daemon::start_with(&world, access.clone(), queues, test_options()).await;
-    daemon.agent.discover_repositories().await;
+    let (daemon, queue) = start_daemon(&world, access.clone()).await;
     daemon.cycle().await;
     drain(queue.as_ref()).await;
 
@@ -255,13 +252,7 @@ async fn a_github_enterprise_server_base_url_is_kept_for_every_request() {
     })
     .unwrap();
     let access = GithubAccess::app(app, template, Vec::new());
-    let queue = embedded_queue(world.dir.path(), "metrics").await;
-    let queues = gha_ingest_pipeline::QueueSet {
-        metrics: queue.clone(),
-        log_requests: None,
-    };
-    let daemon = Daemon::start_with(&world, access, queues, test_options()).await;
-    daemon.agent.discover_repositories().await;
+    let (daemon, queue) = start_daemon(&world, access).await;
     daemon.cycle().await;
     let messages = drain(queue.as_ref()).await;
     assert_eq!(completed_run_ids(&messages).len(), 12);
