@@ -66,6 +66,19 @@ impl Daemon {
         })
     }
 
+    /// The pipeline agent alone (no log agent), as the scenarios that count API requests run
+    /// it, with `env` on top.
+    pub(crate) fn start_pipeline(
+        binary: &Path,
+        api_url: &str,
+        dir: &Path,
+        env: &[(&str, String)],
+    ) -> anyhow::Result<Daemon> {
+        let mut all = vec![("GHA_INGEST__LOGS__ENABLED", "false".to_owned())];
+        all.extend(env.iter().cloned());
+        Daemon::start(binary, api_url, dir, &["--agents", "pipeline"], &all)
+    }
+
     /// CPU seconds (user + system) and peak RSS so far.
     pub fn usage(&self) -> anyhow::Result<Usage> {
         let pid = self.child.id();
@@ -178,12 +191,9 @@ pub async fn ingest_history(
     expected_runs: u64,
     settings: &[(&str, String)],
 ) -> anyhow::Result<Daemon> {
-    let mut env = vec![
-        ("GHA_INGEST__PIPELINE__REPOSITORIES", repos.join(",")),
-        ("GHA_INGEST__LOGS__ENABLED", "false".to_owned()),
-    ];
+    let mut env = vec![("GHA_INGEST__PIPELINE__REPOSITORIES", repos.join(","))];
     env.extend(settings.iter().cloned());
-    let mut daemon = Daemon::start(binary, api_url, dir, &["--agents", "pipeline"], &env)?;
+    let mut daemon = Daemon::start_pipeline(binary, api_url, dir, &env)?;
     let names: Vec<RepoName> = repos
         .iter()
         .map(|repo| repo.parse())

@@ -41,6 +41,7 @@ enum Scenario {
     Freshness,
     Logs,
     Peers,
+    Org,
 }
 
 impl Scenario {
@@ -51,6 +52,7 @@ impl Scenario {
             Scenario::Freshness => "freshness",
             Scenario::Logs => "logs",
             Scenario::Peers => "peers",
+            Scenario::Org => "org",
         }
     }
 }
@@ -83,6 +85,7 @@ async fn main() -> ExitCode {
             Scenario::Freshness => scenario::freshness::run(&cli.daemon, cli.quick).await,
             Scenario::Logs => scenario::logs::run(&cli.daemon, cli.quick).await,
             Scenario::Peers => scenario::peers::run(&cli.daemon),
+            Scenario::Org => scenario::org::run(&cli.daemon, cli.quick).await,
         };
         match figures.and_then(|figures| record(&cli.results, scenario.name(), figures, cli.quick))
         {

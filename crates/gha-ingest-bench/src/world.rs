@@ -25,12 +25,25 @@ pub struct History {
 /// ahead, past the end of every re-run and long run: the history lies within the daemon's
 /// backfill window, and nothing is left running.
 pub async fn simulator(history: History, rate_limit_per_hour: u32) -> anyhow::Result<RunningSim> {
-    let config = SimConfig {
+    simulator_with(history, config(rate_limit_per_hour)).await
+}
+
+/// The settings of every scenario's simulator: the bench token with `rate_limit_per_hour`, a
+/// clock that flows at the wall clock's pace; GitHub's figures for everything else.
+pub(crate) fn config(rate_limit_per_hour: u32) -> SimConfig {
+    SimConfig {
         token: Some(TOKEN.to_owned()),
         rate_limit_per_hour,
         clock: ClockMode::RealTime { speed: 1.0 },
         ..SimConfig::default()
-    };
+    }
+}
+
+/// `simulator` with the scenario's own settings (from `config`, for a clock that flows).
+pub(crate) async fn simulator_with(
+    history: History,
+    config: SimConfig,
+) -> anyhow::Result<RunningSim> {
     let loopback = "127.0.0.1:0".parse()?;
     let sim = Simulator::start(config, loopback, loopback).await?;
     let handle = sim.handle();

@@ -162,7 +162,7 @@ pub async fn run(binary: &Path, quick: bool) -> anyhow::Result<Value> {
 
 /// When GitHub changed what a live event reports: a run's `updated_at`; a job's start, end or
 /// creation by its status. Backfilled history is not a change the daemon could have seen.
-fn changed_at(arrival: &Arrival) -> Option<DateTime<Utc>> {
+pub(crate) fn changed_at(arrival: &Arrival) -> Option<DateTime<Utc>> {
     if arrival.body["source"].as_str() != Some("poll") {
         return None;
     }
@@ -180,6 +180,6 @@ fn changed_at(arrival: &Arrival) -> Option<DateTime<Utc>> {
     }
 }
 
-fn seconds_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+pub(crate) fn seconds_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
     (to - from).num_milliseconds().max(0) as f64 / 1000.0
 }

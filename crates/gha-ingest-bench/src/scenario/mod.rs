@@ -4,4 +4,5 @@ pub mod backfill;
 pub mod freshness;
 pub mod idle;
 pub mod logs;
+pub mod org;
 pub mod peers;
