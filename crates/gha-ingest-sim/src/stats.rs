@@ -53,6 +53,9 @@ pub struct SimStats {
     /// Request-log entries dropped because the log was full (see `SimHandle::take_request_log`).
     #[serde(default)]
     pub request_log_dropped_total: u64,
+    /// API requests that came under GitHub Enterprise Server's `/api/v3` base.
+    #[serde(default)]
+    pub enterprise_requests_total: u64,
 }
 
 /// What one credential spent and how hard it pushed the limits.

@@ -118,6 +118,9 @@ pub(crate) async fn serve_api(
 ) -> Response {
     let arrived = Instant::now();
     let (path, enterprise) = split_enterprise_prefix(uri.path());
+    if enterprise {
+        lock(&shared.stats).enterprise_requests_total += 1;
+    }
     let route = ApiRoute::parse(&method, path);
     let request = ApiRequest {
         method: &method,
