@@ -15,6 +15,7 @@ use gha_ingest_core::RepoName;
 
 use crate::auth::{Credential, GithubApp, InstallationToken};
 use crate::client::GithubClient;
+use crate::endpoints::followable_repositories;
 use crate::error::GithubError;
 use crate::metrics::GithubMetrics;
 
@@ -192,18 +193,9 @@ impl GithubAccess {
             };
             match outcome {
                 Ok(repositories) => {
-                    let repos: Vec<RepoName> = repositories
-                        .iter()
-                        .filter(|listed| !listed.archived && !listed.disabled)
-                        .filter_map(|listed| match listed.full_name.parse::<RepoName>() {
-                            Ok(repo) => Some(repo),
-                            Err(error) => {
-                                tracing::warn!(installation = installation.id, cause = %error, "skipping unexpected repository name");
-                                None
-                            }
-                        })
-                        .collect();
-                    app.route(installation.id, &repos, None);
+                    let repos =
+                        followable_repositories(&repositories, &entry.client.credential_label());
+                    app.route(installation.id, &repos);
                     found.extend(repos.into_iter().map(|repo| DiscoveredRepo {
                         repo,
                         credential: entry.client.credential_label(),
@@ -244,8 +236,9 @@ impl AppAccess {
             .clone()
     }
 
-    /// Routes `repos` to installation `id` (and no other repository to it any more).
-    fn route(&self, id: u64, repos: &[RepoName], error: Option<String>) {
+    /// Routes `repos` to installation `id` (and no other repository to it any more); the
+    /// installation is readable again.
+    fn route(&self, id: u64, repos: &[RepoName]) {
         let mut routes = self.routes.write().expect("routes lock poisoned");
         routes.retain(|_, installation| *installation != id);
         for repo in repos {
@@ -259,7 +252,7 @@ impl AppAccess {
             .get_mut(&id)
         {
             entry.repositories = repos.len();
-            entry.error = error;
+            entry.error = None;
         }
     }
 

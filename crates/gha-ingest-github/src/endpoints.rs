@@ -250,6 +250,22 @@ impl GithubClient {
     }
 }
 
+/// The repositories of a listing worth following: neither archived nor disabled, with a name
+/// that parses (any other is logged and left out). `source` names the listing in the log.
+pub fn followable_repositories(listed: &[OrgRepository], source: &str) -> Vec<RepoName> {
+    listed
+        .iter()
+        .filter(|listed| !listed.archived && !listed.disabled)
+        .filter_map(|listed| match listed.full_name.parse::<RepoName>() {
+            Ok(repo) => Some(repo),
+            Err(error) => {
+                tracing::warn!(source, cause = %error, "skipping unexpected repository name");
+                None
+            }
+        })
+        .collect()
+}
+
 fn warn_of_malformed_jobs(path: &str, page: &JobList) {
     for item in &page.malformed {
         tracing::warn!(path, job_id = ?item.id, cause = %item.error, "a job github sent malformed is left out");

@@ -28,7 +28,10 @@ mod schedule;
 pub use access::{DiscoveredRepo, GithubAccess, InstallationStatus};
 pub use auth::{Credential, GithubApp, Installation, InstallationToken};
 pub use client::{ClientOptions, Fetched, GithubClient};
-pub use endpoints::{attempt_jobs_path, latest_jobs_path, run_path, CommitWithPulls, RunQuery};
+pub use endpoints::{
+    attempt_jobs_path, followable_repositories, latest_jobs_path, run_path, CommitWithPulls,
+    RunQuery,
+};
 pub use error::{ErrorClass, GithubError};
 pub use job_log::{DownloadedLog, LogDownload, LogDownloadError};
 pub use metrics::{endpoint_class, GithubMetrics, ENDPOINT_CLASSES};

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use futures::stream::{self, StreamExt};
 use gha_ingest_core::{error_chain, Clock, RepoName};
-use gha_ingest_github::{GithubAccess, GithubClient, Priority};
-use gha_ingest_store::StateStore;
+use gha_ingest_github::{followable_repositories, GithubAccess, GithubClient, Priority};
+use gha_ingest_store::{RepoCursor, StateStore};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -45,7 +45,7 @@ pub struct PipelineAgent {
 /// What both lanes load before working on a repository.
 struct RepoContext {
     now: DateTime<Utc>,
-    cursor: gha_ingest_store::RepoCursor,
+    cursor: RepoCursor,
     tracked_since: DateTime<Utc>,
     encoder: EventEncoder,
     failures: FailureBook,
@@ -162,26 +162,28 @@ impl PipelineAgent {
     async fn catch_up_round(&self) -> usize {
         let mut due = Vec::new();
         for repo in self.owned_repositories().await {
-            if let Some(sweep_due) = self.catchup_due(&repo).await {
-                due.push((repo, sweep_due));
+            let Some(cursor) = self.read_cursor(&repo).await else {
+                continue;
+            };
+            if let Some(sweep_due) = self.catchup_due(&cursor) {
+                due.push((repo, cursor, sweep_due));
             }
         }
         let count = due.len();
         stream::iter(due)
             .for_each_concurrent(
                 self.options.catchup_concurrency.max(1),
-                |(repo, sweep_due)| async move {
-                    self.catch_up_repository(&repo, sweep_due).await;
+                |(repo, cursor, sweep_due)| async move {
+                    self.catch_up_repository(&repo, cursor, sweep_due).await;
                 },
             )
             .await;
         count
     }
 
-    /// Whether `repo` has work for the catch-up lane: `Some(sweep_due)` when it has history to
-    /// read or a sweep due (its interval stretched as its polling is).
-    async fn catchup_due(&self, repo: &RepoName) -> Option<bool> {
-        let cursor = self.store.cursor(repo).await.ok()?;
+    /// Whether a repository has work for the catch-up lane: `Some(sweep_due)` when it has
+    /// history to read or a sweep due (its interval stretched as its polling is).
+    fn catchup_due(&self, cursor: &RepoCursor) -> Option<bool> {
         cursor.discovered_through?;
         let sweep_interval = self
             .cadence()
@@ -265,8 +267,23 @@ impl PipelineAgent {
     /// Both lanes once over one repository, whatever its cadence (not while it backs off).
     pub async fn poll_repository(&self, repo: &RepoName) {
         self.poll_repository_when_due(repo, true).await;
-        if let Some(sweep_due) = self.catchup_due(repo).await {
-            self.catch_up_repository(repo, sweep_due).await;
+        let Some(cursor) = self.read_cursor(repo).await else {
+            return;
+        };
+        if let Some(sweep_due) = self.catchup_due(&cursor) {
+            self.catch_up_repository(repo, cursor, sweep_due).await;
+        }
+    }
+
+    /// The repository's cursor; `None` (recorded) when the store cannot say.
+    async fn read_cursor(&self, repo: &RepoName) -> Option<RepoCursor> {
+        match self.store.cursor(repo).await {
+            Ok(cursor) => Some(cursor),
+            Err(error) => {
+                self.status.repo_failed(error_chain(&error).to_string());
+                tracing::error!(repo = %repo, cause = %error_chain(&error), "cannot read cursor");
+                None
+            }
         }
     }
 
@@ -281,19 +298,15 @@ impl PipelineAgent {
         client.map(|client| client.at(priority))
     }
 
-    /// What both lanes need of a repository: its cursor, the encoder and its failure book.
-    async fn repo_context(&self, repo: &RepoName) -> Option<RepoContext> {
+    /// What both lanes need of a repository about to be worked on: its cursor (as read), the
+    /// encoder and its failure book.
+    async fn repo_context(&self, repo: &RepoName, cursor: RepoCursor) -> Option<RepoContext> {
         let now = self.clock.now();
-        let loaded = async {
-            let cursor = self.store.cursor(repo).await?;
-            let known_failures = self.store.repo_failures(repo).await?;
-            Ok::<_, gha_ingest_store::StoreError>((cursor, known_failures))
-        };
-        let (cursor, known_failures) = match loaded.await {
-            Ok(loaded) => loaded,
+        let known_failures = match self.store.repo_failures(repo).await {
+            Ok(failures) => failures,
             Err(error) => {
                 self.status.repo_failed(error_chain(&error).to_string());
-                tracing::error!(repo = %repo, cause = %error_chain(&error), "cannot read the repository's state");
+                tracing::error!(repo = %repo, cause = %error_chain(&error), "cannot read entity failures");
                 return None;
             }
         };
@@ -344,18 +357,24 @@ impl PipelineAgent {
     /// next one; a quiet one waits longer too (see `cadence`), unless `forced`.
     async fn poll_repository_when_due(&self, repo: &RepoName, forced: bool) {
         let started = std::time::Instant::now();
-        let Some(context) = self.repo_context(repo).await else {
+        let Some(cursor) = self.read_cursor(repo).await else {
             return;
         };
-        let (now, cursor) = (context.now, &context.cursor);
         let backing_off = cursor.consecutive_errors > 0;
-        if cursor.next_poll_at.is_some_and(|next| next > now) && (backing_off || !forced) {
+        let not_due = cursor
+            .next_poll_at
+            .is_some_and(|next| next > self.clock.now());
+        if not_due && (backing_off || !forced) {
             return;
         }
+        let Some(context) = self.repo_context(repo, cursor).await else {
+            return;
+        };
         let Some(client) = self.client_for(repo, Priority::Fresh) else {
             return;
         };
-        let outcome = self.poller(repo, &client, &context).poll(now).await;
+        let (now, cursor) = (context.now, &context.cursor);
+        let outcome = self.poller(repo, &client, &context).poll(now, cursor).await;
         let error_text = outcome
             .as_ref()
             .err()
@@ -399,9 +418,9 @@ impl PipelineAgent {
     }
 
     /// The catch-up lane's work on one repository: its history range, or its sweep.
-    async fn catch_up_repository(&self, repo: &RepoName, sweep_due: bool) {
+    async fn catch_up_repository(&self, repo: &RepoName, cursor: RepoCursor, sweep_due: bool) {
         let started = std::time::Instant::now();
-        let Some(context) = self.repo_context(repo).await else {
+        let Some(context) = self.repo_context(repo, cursor).await else {
             return;
         };
         let Some(client) = self.client_for(repo, Priority::Catchup) else {
@@ -409,7 +428,7 @@ impl PipelineAgent {
         };
         match self
             .poller(repo, &client, &context)
-            .catch_up(context.now, sweep_due)
+            .catch_up(context.now, &context.cursor, sweep_due)
             .await
         {
             Ok(summary) => {
@@ -517,16 +536,9 @@ impl PipelineAgent {
         for org in &self.organizations {
             match client.list_org_repos(org).await {
                 Ok(repositories) => {
-                    for listed in repositories
-                        .iter()
-                        .filter(|listed| !listed.archived && !listed.disabled)
-                    {
-                        match listed.full_name.parse::<RepoName>() {
-                            Ok(repo) => self.follow(&repo, &format!("org:{org}")).await,
-                            Err(error) => {
-                                tracing::warn!(org, cause = %error, "skipping unexpected repository name")
-                            }
-                        }
+                    let origin = format!("org:{org}");
+                    for repo in followable_repositories(&repositories, &origin) {
+                        self.follow(&repo, &origin).await;
                     }
                 }
                 Err(error) => {

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use gha_ingest_core::Source;
 use gha_ingest_github::{Fetched, RunQuery};
-use gha_ingest_store::{CatchupChange, CatchupRange, CursorUpdate, Destination};
+use gha_ingest_store::{CatchupChange, CatchupRange, CursorUpdate, Destination, RepoCursor};
 use tokio::sync::Notify;
 
 use crate::metrics::PipelineMetrics;
@@ -66,10 +66,14 @@ pub(crate) struct RepoPoller<'a> {
 }
 
 impl RepoPoller<'_> {
-    /// The fresh lane: new runs, active runs, open runs, due retries.
-    pub(crate) async fn poll(&self, now: DateTime<Utc>) -> Result<CycleSummary, PollError> {
+    /// The fresh lane: new runs, active runs, open runs, due retries. `cursor` is the
+    /// repository's as read just before.
+    pub(crate) async fn poll(
+        &self,
+        now: DateTime<Utc>,
+        cursor: &RepoCursor,
+    ) -> Result<CycleSummary, PollError> {
         let repo = self.observer.repo;
-        let cursor = self.observer.store.cursor(repo).await?;
         let first_poll = cursor.discovered_through.is_none();
         let mut cycle = Cycle::default();
 
@@ -109,9 +113,9 @@ impl RepoPoller<'_> {
     pub(crate) async fn catch_up(
         &self,
         now: DateTime<Utc>,
+        cursor: &RepoCursor,
         sweep_due: bool,
     ) -> Result<CycleSummary, PollError> {
-        let cursor = self.observer.store.cursor(self.observer.repo).await?;
         let mut cycle = Cycle::default();
         let mut summary = CycleSummary::default();
         if let Some(range) = cursor.catchup {
