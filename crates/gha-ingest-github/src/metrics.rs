@@ -80,6 +80,7 @@ pub struct GithubMetrics {
     budget_reset: Family<CredentialLabels, FloatGauge>,
     admitted: Family<ClassLabels, Counter>,
     waiting: Family<ClassLabels, Gauge>,
+    longest_wait: Family<ClassLabels, FloatGauge>,
     held_back: Family<HeldLabels, Counter>,
     ceiling: Family<CredentialLabels, Gauge>,
     last_minute: Family<CredentialLabels, Gauge>,
@@ -99,6 +100,7 @@ impl Default for GithubMetrics {
             budget_reset: Family::default(),
             admitted: Family::default(),
             waiting: Family::default(),
+            longest_wait: Family::default(),
             held_back: Family::default(),
             ceiling: Family::default(),
             last_minute: Family::default(),
@@ -163,6 +165,11 @@ impl GithubMetrics {
             "budget_waiting_requests",
             "Requests waiting for the credential's scheduler now, by class of work",
             self.waiting.clone(),
+        );
+        registry.register(
+            "budget_longest_wait_seconds",
+            "The longest a request of this class waited for the credential's scheduler since start (for fresh work: the longest the daemon went dark on its budget while a fresh fact waited)",
+            self.longest_wait.clone(),
         );
         registry.register(
             "budget_held_back",
@@ -241,13 +248,17 @@ impl GithubMetrics {
             credential: credential.to_owned(),
         };
         let points = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
-        for (priority, waiting) in Priority::ALL.iter().zip(plan.waiting) {
+        for (index, priority) in Priority::ALL.iter().enumerate() {
+            let class = ClassLabels {
+                credential: credential.to_owned(),
+                class: priority.as_str(),
+            };
             self.waiting
-                .get_or_create(&ClassLabels {
-                    credential: credential.to_owned(),
-                    class: priority.as_str(),
-                })
-                .set(i64::from(waiting));
+                .get_or_create(&class)
+                .set(i64::from(plan.waiting[index]));
+            self.longest_wait
+                .get_or_create(&class)
+                .set(plan.longest_wait_secs[index]);
         }
         self.ceiling
             .get_or_create(&labels)

@@ -106,7 +106,7 @@ impl Default for BudgetOptions {
 }
 
 /// What the scheduler did and does, for `/metrics` and the dashboard.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct BudgetSnapshot {
     pub points_per_minute_ceiling: u32,
     pub max_concurrent: usize,
@@ -118,6 +118,9 @@ pub struct BudgetSnapshot {
     pub admitted: [u64; 4],
     /// Requests waiting for admission now, by class.
     pub waiting: [u32; 4],
+    /// The longest any request of each class waited for admission since start, in seconds: for
+    /// fresh work, the longest the daemon went dark on its budget while a fresh fact waited.
+    pub longest_wait_secs: [f64; 4],
     /// The primary budget as GitHub last reported it.
     pub primary: RateLimitSnapshot,
 }
@@ -152,6 +155,7 @@ pub(crate) struct Ledger {
     refilled_at: Option<Instant>,
     waiting: [u32; 4],
     admitted: [u64; 4],
+    longest_wait: [Duration; 4],
 }
 
 impl Ledger {
@@ -165,6 +169,7 @@ impl Ledger {
             refilled_at: None,
             waiting: [0; 4],
             admitted: [0; 4],
+            longest_wait: [Duration::ZERO; 4],
         }
     }
 
@@ -251,11 +256,14 @@ impl Ledger {
         }
     }
 
-    /// Books an admission decided `Go` (a point against the secondary limit, 304 or not).
-    pub(crate) fn admit(&mut self, priority: Priority, now: Instant) {
+    /// Books an admission decided `Go` (a point against the secondary limit, 304 or not) of a
+    /// request that asked at `asked`.
+    pub(crate) fn admit(&mut self, priority: Priority, asked: Instant, now: Instant) {
         self.minute.push_back(now);
         self.smooth_tokens -= 1.0;
         self.admitted[priority.index()] += 1;
+        let longest = &mut self.longest_wait[priority.index()];
+        *longest = (*longest).max(now.duration_since(asked));
     }
 
     /// Books a primary point spent by an answer to a request of `priority` (not a 304): the
@@ -320,6 +328,7 @@ impl RequestScheduler {
     pub async fn admit(&self, priority: Priority) -> (Admission, Option<Decision>) {
         let mut held_back = None;
         let mut waiting: Option<Waiting<'_>> = None;
+        let asked = Instant::now();
         loop {
             // Registered before the decision, so a change made meanwhile still wakes us.
             let changed = self.changed.notified();
@@ -329,7 +338,7 @@ impl RequestScheduler {
                 let now = Instant::now();
                 let decision = ledger.decide(priority, now, &primary);
                 if decision == Decision::Go {
-                    ledger.admit(priority, now);
+                    ledger.admit(priority, asked, now);
                 } else if waiting.is_none() {
                     ledger.waiting[priority.index()] += 1;
                     waiting = Some(Waiting {
@@ -401,6 +410,7 @@ impl RequestScheduler {
             reserve_points: ledger.reserve(&primary),
             admitted: ledger.admitted,
             waiting: ledger.waiting,
+            longest_wait_secs: ledger.longest_wait.map(|wait| wait.as_secs_f64()),
             primary: primary.snapshot(),
         }
     }
@@ -431,7 +441,7 @@ mod tests {
         // Ask as fast as allowed for three minutes, 10 ms apart.
         while now < start + Duration::from_secs(180) {
             if ledger.decide(Priority::Fresh, now, &unknown) == Decision::Go {
-                ledger.admit(Priority::Fresh, now);
+                ledger.admit(Priority::Fresh, now, now);
                 admitted.push(now);
             }
             now += Duration::from_millis(10);
@@ -450,6 +460,33 @@ mod tests {
             .unwrap();
         assert!(longest_gap <= Duration::from_millis(200), "{longest_gap:?}");
         assert!(admitted.len() > 3 * 540, "{}", admitted.len());
+    }
+
+    #[test]
+    fn the_longest_wait_for_admission_is_kept_per_class() {
+        let mut ledger = Ledger::new(options(1));
+        let start = Instant::now();
+        let unknown = PrimaryBudget::default();
+        assert_eq!(
+            ledger.decide(Priority::Catchup, start, &unknown),
+            Decision::Go
+        );
+        ledger.admit(Priority::Catchup, start, start);
+        // A fresh request asks at once and may only go once the minute has passed.
+        let mut now = start;
+        while ledger.decide(Priority::Fresh, now, &unknown) != Decision::Go {
+            now += Duration::from_secs(1);
+        }
+        ledger.admit(Priority::Fresh, start, now);
+        assert!(now.duration_since(start) >= MINUTE);
+        assert_eq!(
+            ledger.longest_wait[Priority::Fresh.index()],
+            now.duration_since(start)
+        );
+        assert_eq!(
+            ledger.longest_wait[Priority::Catchup.index()],
+            Duration::ZERO
+        );
     }
 
     #[test]
@@ -501,7 +538,7 @@ mod tests {
         let budget = primary(5_000, 4_600, Duration::from_secs(3_600), start);
         let mut burst = 0;
         while ledger.decide(Priority::Catchup, start, &budget) == Decision::Go {
-            ledger.admit(Priority::Catchup, start);
+            ledger.admit(Priority::Catchup, start, start);
             ledger.charge(Priority::Catchup);
             burst += 1;
         }
@@ -515,13 +552,13 @@ mod tests {
         let budget = primary(5_000, 2_800, Duration::from_secs(3_590), later);
         let mut paced = 0;
         while ledger.decide(Priority::Catchup, later, &budget) == Decision::Go {
-            ledger.admit(Priority::Catchup, later);
+            ledger.admit(Priority::Catchup, later, later);
             ledger.charge(Priority::Catchup);
             paced += 1;
         }
         // Answers that cost no point (304s) do not slow the pace.
         let tokens = ledger.tokens;
-        ledger.admit(Priority::Catchup, later);
+        ledger.admit(Priority::Catchup, later, later);
         assert_eq!(ledger.tokens, tokens);
         assert!((4..=11).contains(&paced), "{paced}");
         assert_eq!(ledger.decide(Priority::Fresh, later, &budget), Decision::Go);
