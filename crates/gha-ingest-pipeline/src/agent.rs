@@ -21,12 +21,14 @@ use crate::events::EventEncoder;
 use crate::failures::FailureBook;
 use crate::observer::RunObserver;
 use crate::options::PipelineOptions;
-use crate::poller::RepoPoller;
+use crate::poller::{CycleSummary, RepoPoller};
 use crate::status::AgentStatus;
 
 /// ETags of paths not asked for in this many days are dropped: every path still polled (a sweep
 /// window, an open run) is asked for at least daily.
 const ETAG_IDLE_DAYS: u32 = 3;
+/// A fresh cycle longer than the poll interval is said at most this often.
+const OVERRUN_WARNING_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 
 #[derive(Debug, Clone)]
 pub struct PipelineAgent {
@@ -108,6 +110,7 @@ impl PipelineAgent {
         let mut last_discovery: Option<DateTime<Utc>> = None;
         let mut last_prune: Option<DateTime<Utc>> = None;
         let mut forced = false;
+        let mut last_overrun_warning: Option<std::time::Instant> = None;
         let org_refresh_interval =
             Duration::from_std(self.options.org_refresh_interval).unwrap_or(Duration::hours(1));
         loop {
@@ -115,6 +118,8 @@ impl PipelineAgent {
             let discovery_due =
                 last_discovery.is_none_or(|last| now - last >= org_refresh_interval);
             let prune_due = last_prune.is_none_or(|last| now - last >= Duration::days(1));
+            let cycle_started = std::time::Instant::now();
+            let mut deferred = 0;
             let cycle = async {
                 if discovery_due {
                     self.discover_repositories().await;
@@ -125,7 +130,7 @@ impl PipelineAgent {
                     last_prune = Some(now);
                 }
                 if self.outbox_has_room().await {
-                    self.poll_due(forced).await;
+                    deferred = self.poll_due(forced).await;
                 }
                 self.catchup_wanted.notify_one();
             };
@@ -133,8 +138,24 @@ impl PipelineAgent {
                 _ = cycle => {}
                 _ = shutdown.cancelled() => break,
             }
+            // The interval runs from the cycle's start, so a long cycle does not stretch it; a
+            // tenth of it is always left for the catch-up lane and the queue.
+            let interval = self.options.poll_interval;
+            if deferred > 0
+                && last_overrun_warning.is_none_or(|at| at.elapsed() >= OVERRUN_WARNING_EVERY)
+            {
+                last_overrun_warning = Some(std::time::Instant::now());
+                tracing::warn!(
+                    deferred,
+                    poll_interval_secs = interval.as_secs(),
+                    "the request budget could not poll every due repository within the poll interval; the quietest wait for the next cycle (see gha_ingest_github_budget_longest_wait_seconds; if it lasts, raise github.points_per_minute, authenticate as a GitHub App, or raise pipeline.poll_interval_secs)"
+                );
+            }
+            let pause = interval
+                .saturating_sub(cycle_started.elapsed())
+                .max(interval / 10);
             forced = tokio::select! {
-                _ = tokio::time::sleep(self.options.poll_interval) => false,
+                _ = tokio::time::sleep(pause) => false,
                 _ = self.trigger.notified() => { tracing::info!("collection triggered"); true }
                 _ = shutdown.cancelled() => break,
             };
@@ -195,27 +216,58 @@ impl PipelineAgent {
         (cursor.catchup.is_some() || sweep_due).then_some(sweep_due)
     }
 
+    /// One fresh cycle as the fresh lane runs it: only the repositories whose cadence says they
+    /// are due. Returns how many due repositories were left for the next cycle.
+    pub async fn poll_due_once(&self) -> usize {
+        self.poll_due(false).await
+    }
+
     /// Both lanes once over every repository this replica owns, those not due included: a
     /// fresh cycle, then a catch-up round (tests and benchmarks drive the agent with this).
     pub async fn poll_all_once(&self) {
-        self.poll_due(true).await;
+        let _ = self.poll_due(true).await;
         self.catch_up_round().await;
     }
 
     /// One fresh cycle over the repositories this replica owns that are due: all of them when
     /// `forced` (someone asked for a collection now), but never one backing off after failures.
-    async fn poll_due(&self, forced: bool) {
-        let repositories = self.owned_repositories().await;
+    ///
+    /// Repositories with something going on go first, then the quiet ones, longest overdue
+    /// first. Once the poll interval has passed, an unforced cycle starts no more polls: what is
+    /// left is still due and goes in the next cycle, after that cycle's active repositories. So
+    /// when the budget cannot poll every repository each interval, a quiet repository's poll
+    /// (whose next fact may be `quiet_poll_max` late anyway) waits, never an active one's.
+    /// Returns how many due repositories were left for the next cycle.
+    async fn poll_due(&self, forced: bool) -> usize {
         let started = std::time::Instant::now();
-        stream::iter(repositories)
+        let mut due = Vec::new();
+        for repo in self.owned_repositories().await {
+            if let Some(cursor) = self.read_cursor(&repo).await {
+                if self.is_due(&cursor, forced) {
+                    due.push((repo, cursor));
+                }
+            }
+        }
+        due.sort_by_key(|(_, cursor)| (cursor.quiet_polls, cursor.next_poll_at));
+        let interval = self.options.poll_interval;
+        let deferred = std::sync::atomic::AtomicUsize::new(0);
+        stream::iter(due)
             .for_each_concurrent(
                 self.options.concurrent_repositories.max(1),
-                |repo| async move {
-                    self.poll_repository_when_due(&repo, forced).await;
+                |(repo, cursor)| {
+                    let deferred = &deferred;
+                    async move {
+                        if forced || started.elapsed() < interval {
+                            self.poll_fresh(&repo, cursor).await;
+                        } else {
+                            deferred.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
                 },
             )
             .await;
         self.status.cycle_finished(started.elapsed());
+        deferred.into_inner()
     }
 
     /// The repositories of this replica's shard.
@@ -352,21 +404,30 @@ impl PipelineAgent {
         }
     }
 
-    /// One fresh cycle of one repository if it is due; failures are logged and recorded, never
-    /// fatal. A repository whose cycles keep failing waits longer and longer (capped) before its
-    /// next one; a quiet one waits longer too (see `cadence`), unless `forced`.
+    /// One fresh cycle of one repository if it is due (see `is_due`).
     async fn poll_repository_when_due(&self, repo: &RepoName, forced: bool) {
-        let started = std::time::Instant::now();
-        let Some(cursor) = self.read_cursor(repo).await else {
-            return;
-        };
+        if let Some(cursor) = self.read_cursor(repo).await {
+            if self.is_due(&cursor, forced) {
+                self.poll_fresh(repo, cursor).await;
+            }
+        }
+    }
+
+    /// Whether a repository's fresh cycle is due: its time has come, or `forced` unless it is
+    /// backing off after failures.
+    fn is_due(&self, cursor: &RepoCursor, forced: bool) -> bool {
         let backing_off = cursor.consecutive_errors > 0;
         let not_due = cursor
             .next_poll_at
             .is_some_and(|next| next > self.clock.now());
-        if not_due && (backing_off || !forced) {
-            return;
-        }
+        !not_due || (forced && !backing_off)
+    }
+
+    /// One fresh cycle of one repository; failures are logged and recorded, never fatal. A
+    /// repository whose cycles keep failing waits longer and longer (capped) before its next
+    /// one; a quiet one waits longer too (see `cadence`).
+    async fn poll_fresh(&self, repo: &RepoName, cursor: RepoCursor) {
+        let started = std::time::Instant::now();
         let Some(context) = self.repo_context(repo, cursor).await else {
             return;
         };
@@ -379,7 +440,15 @@ impl PipelineAgent {
             .as_ref()
             .err()
             .map(|error| error_chain(error).to_string());
+        let cadence = self.cadence();
+        let dormant = |summary: &CycleSummary| {
+            summary.first_poll
+                && summary.newest_run_at.is_none_or(|newest| {
+                    now - newest >= Duration::from_std(cadence.quiet_max).unwrap_or(Duration::MAX)
+                })
+        };
         let quiet_polls = match &outcome {
+            Ok(summary) if summary.is_quiet() && dormant(summary) => Some(cadence.dormant()),
             Ok(summary) if summary.is_quiet() => Some(cursor.quiet_polls.saturating_add(1)),
             Ok(_) => Some(0),
             Err(_) => None,
@@ -391,7 +460,7 @@ impl PipelineAgent {
             ),
             (Ok(_), Some(quiet @ 1..)) => {
                 // Half an interval early: the cycle that comes just before it is due takes it.
-                let wait = self.cadence().wait_after(quiet) - self.options.poll_interval / 2;
+                let wait = cadence.wait_after(quiet) - self.options.poll_interval / 2;
                 Some(now + Duration::from_std(wait).unwrap_or(Duration::minutes(10)))
             }
             (Ok(_), _) => None,

@@ -39,6 +39,10 @@ pub struct CycleSummary {
     pub swept: bool,
     /// History caught up (a range read).
     pub caught_up: bool,
+    /// The repository's first poll, and the newest run it listed (`None`: it has none): the
+    /// cadence starts a repository dormant for long at its slowest.
+    pub first_poll: bool,
+    pub newest_run_at: Option<DateTime<Utc>>,
 }
 
 impl CycleSummary {
@@ -77,7 +81,8 @@ impl RepoPoller<'_> {
         let first_poll = cursor.discovered_through.is_none();
         let mut cycle = Cycle::default();
 
-        self.poll_newest(cursor.discovered_through, cursor.catchup, now, &mut cycle)
+        let newest_run_at = self
+            .poll_newest(cursor.discovered_through, cursor.catchup, now, &mut cycle)
             .await?;
         // On a first poll the catch-up range covers every run an active list would show
         // (whatever its status); from the second poll on, the lists catch re-runs of runs of
@@ -104,8 +109,9 @@ impl RepoPoller<'_> {
             changed_runs: if first_poll { 0 } else { cycle.changed_runs },
             events_queued: cycle.events_queued,
             open_runs: open_runs.len() as u64,
-            swept: false,
-            caught_up: false,
+            first_poll,
+            newest_run_at,
+            ..CycleSummary::default()
         })
     }
 
@@ -148,14 +154,15 @@ impl RepoPoller<'_> {
 
     /// The newest page of runs. Runs new since the last poll are observed now. History is left
     /// to the catch-up lane: on a first poll every completed run up to the newest (only the open
-    /// ones are observed now); later, the gap behind a page whose every run is new.
+    /// ones are observed now); later, the gap behind a page whose every run is new. Returns the
+    /// creation time of the newest run listed (`None` when the page is unchanged or empty).
     async fn poll_newest(
         &self,
         discovered_through: Option<DateTime<Utc>>,
         pending: Option<CatchupRange>,
         now: DateTime<Utc>,
         cycle: &mut Cycle,
-    ) -> Result<(), PollError> {
+    ) -> Result<Option<DateTime<Utc>>, PollError> {
         let first_poll = discovered_through.is_none();
         let path = RunQuery::default().first_page_path(self.observer.repo);
         let etag = self.observer.store.etag(&path).await?;
@@ -165,7 +172,7 @@ impl RepoPoller<'_> {
             .list_runs_page(&path, etag.as_deref())
             .await?
         {
-            Fetched::NotModified => return Ok(()),
+            Fetched::NotModified => return Ok(None),
             Fetched::Modified { value, etag, .. } => (value, etag),
         };
         self.observer
@@ -223,7 +230,8 @@ impl RepoPoller<'_> {
         if let Some(etag) = etag {
             cycle.batch.changes.etags.push((path, etag));
         }
-        self.commit(cycle).await
+        self.commit(cycle).await?;
+        Ok(newest_on_page)
     }
 
     /// The first page of runs in `status`: where a re-run of an old run shows up.

@@ -1,0 +1,108 @@
+//! How often each repository is polled, end to end: the agent over HTTP against the simulator on
+//! its manual clock, cycles run as the fresh lane runs them, the cadence read back from the
+//! cursors in SQLite. A repository whose newest run is old starts at the slow cadence; one with
+//! activity is polled every interval while its last change is recent, then less and less often.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use gha_ingest_core::RepoName;
+use gha_ingest_pipeline::{PipelineOptions, QueueSet};
+use gha_ingest_sim::RunSpec;
+use gha_ingest_tests::*;
+
+const INTERVAL: Duration = Duration::from_secs(30);
+const QUIET_MAX: Duration = Duration::from_secs(600);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dormant_repository_starts_slow_and_an_active_one_keeps_the_interval_while_recent() {
+    let world = World::start().await;
+    let sim = world.sim();
+    // Dormant: its newest run is days old.
+    sim.generate_history(REPO, 5, Duration::from_secs(20 * 86_400));
+    sim.advance(Duration::from_secs(3 * 86_400));
+    // Active: a run starts now and completes about a minute later.
+    sim.add_repo("octo", "busy");
+    sim.create_run(
+        "octo/busy",
+        RunSpec {
+            jobs: 1,
+            queue_secs: 5,
+            run_secs: 60,
+            ..RunSpec::default()
+        },
+    );
+    let queue_dir = tempfile::tempdir().unwrap();
+    let queues = QueueSet {
+        metrics: embedded_queue(queue_dir.path(), "cadence").await,
+        log_requests: None,
+    };
+    let options = PipelineOptions {
+        poll_interval: INTERVAL,
+        quiet_poll_max: QUIET_MAX,
+        reconcile_interval: Duration::from_secs(3_600),
+        ..test_options()
+    };
+    let daemon = Daemon::start(&world, queues, options).await;
+    let dormant: RepoName = REPO.parse().unwrap();
+    let busy: RepoName = "octo/busy".parse().unwrap();
+    daemon.store.add_repository(&busy, "config").await.unwrap();
+
+    daemon.agent.poll_due_once().await;
+    let first = daemon.store.cursor(&dormant).await.unwrap();
+    let next = first.next_poll_at.expect("a dormant repository waits");
+    assert!(
+        next - sim.now() >= chrono::Duration::seconds(500),
+        "a dormant repository starts at the slow cadence: next poll at {next}, now {}",
+        sim.now()
+    );
+
+    // Thirty cycles, one every interval: fifteen minutes.
+    let mut dormant_last = first.last_poll_at;
+    let mut busy_last = daemon.store.cursor(&busy).await.unwrap().last_poll_at;
+    let mut dormant_polls = Vec::new();
+    let mut busy_polls = Vec::new();
+    for cycle in 1..=30u64 {
+        sim.advance(INTERVAL);
+        daemon.agent.poll_due_once().await;
+        let at = cycle * INTERVAL.as_secs();
+        if polled(
+            daemon.store.cursor(&dormant).await.unwrap().last_poll_at,
+            &mut dormant_last,
+        ) {
+            dormant_polls.push(at);
+        }
+        if polled(
+            daemon.store.cursor(&busy).await.unwrap().last_poll_at,
+            &mut busy_last,
+        ) {
+            busy_polls.push(at);
+        }
+    }
+    eprintln!("dormant polled at {dormant_polls:?} s; busy at {busy_polls:?} s");
+
+    // The dormant one: once, some ten minutes after its first poll.
+    assert_eq!(dormant_polls.len(), 1, "{dormant_polls:?}");
+    assert!((570..=630).contains(&dormant_polls[0]), "{dormant_polls:?}");
+    // The busy one: every cycle while its run was open and for five minutes after it completed
+    // (about 70 s in), then less often.
+    let every_cycle: Vec<u64> = (1..=14).map(|cycle| cycle * 30).collect();
+    assert_eq!(
+        busy_polls[..14],
+        every_cycle[..],
+        "polled every interval while recent: {busy_polls:?}"
+    );
+    let later = busy_polls.iter().filter(|&&at| at > 480).count();
+    assert!(
+        (1..10).contains(&later),
+        "slower once quiet for five minutes: {busy_polls:?}"
+    );
+    daemon.stop().await;
+}
+
+/// Whether the cursor's last poll moved since `last` (and remembers it).
+fn polled(cursor_at: Option<DateTime<Utc>>, last: &mut Option<DateTime<Utc>>) -> bool {
+    let changed = cursor_at != *last;
+    *last = cursor_at;
+    changed
+}
