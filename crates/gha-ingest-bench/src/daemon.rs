@@ -181,8 +181,17 @@ where
     }
 }
 
-/// Starts the pipeline agent alone (no log agent) on `repos` with `settings`, and waits until
-/// every one of the history's `expected_runs` is stored completed and published.
+/// The daemon's request budget lifted, as the simulator's limits are where a scenario measures
+/// the cost of the work itself: no ceiling a backfill could meet, no reserve, no pace.
+pub(crate) const LIFTED_BUDGET: [(&str, &str); 3] = [
+    ("GHA_INGEST__GITHUB__POINTS_PER_MINUTE", "1000000"),
+    ("GHA_INGEST__GITHUB__PRIMARY_RESERVE_PERCENT", "0"),
+    ("GHA_INGEST__GITHUB__CATCHUP_BURST_PERCENT", "100"),
+];
+
+/// Starts the pipeline agent alone (no log agent) on `repos` with the budget lifted and
+/// `settings`, and waits until every one of the history's `expected_runs` is stored completed
+/// and published.
 pub async fn ingest_history(
     binary: &Path,
     api_url: &str,
@@ -192,6 +201,7 @@ pub async fn ingest_history(
     settings: &[(&str, String)],
 ) -> anyhow::Result<Daemon> {
     let mut env = vec![("GHA_INGEST__PIPELINE__REPOSITORIES", repos.join(","))];
+    env.extend(LIFTED_BUDGET.map(|(key, value)| (key, value.to_owned())));
     env.extend(settings.iter().cloned());
     let mut daemon = Daemon::start_pipeline(binary, api_url, dir, &env)?;
     let names: Vec<RepoName> = repos

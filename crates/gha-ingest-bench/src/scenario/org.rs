@@ -1,14 +1,16 @@
 //! `org`: an organisation's worth of repositories under GitHub's limits. Five hundred
-//! repositories, each with a few runs of history for the backfill to read, one in ten of them
-//! busy all along, GitHub's secondary limits on and the primary hour compressed to five minutes,
+//! repositories, each with a few runs of history for the backfill to read, one in twenty of them
+//! busy all along (a run every three minutes each: some 12,000 runs a day, a large organisation), GitHub's secondary limits on and the primary hour compressed to five minutes,
 //! so the backfill, the live polls and the token refreshes all compete for the same budget. Run
 //! once with a personal access token (one budget for everything) and once as a GitHub App (two
 //! installations, each with its own budget and tokens that expire during the run).
 //!
 //! What it asks: do live facts stay fresh while the backfill is under way, does the daemon stay
 //! under its own ceiling of points per minute (and so never meet GitHub's secondary limit), is
-//! there a stretch where changes are pending and no request gets answered (the daemon gone dark
-//! on a limit), and once the activity stops, does every run and job end up on the queue.
+//! there a stretch where a fresh request waits and none is let through (the daemon gone dark on
+//! its budget: the daemon's own `gha_ingest_github_budget_longest_wait_seconds{class="fresh"}`,
+//! beside the longest silence between two answers seen from the simulator), and once the
+//! activity stops, does every run and job end up on the queue.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -29,9 +31,9 @@ use crate::world::{self, repo_names, History};
 /// Completed runs of history per repository, within the daemon's 7-day backfill window.
 const HISTORY_RUNS: usize = 3;
 /// One repository in this many is busy.
-const BUSY_ONE_IN: usize = 10;
+const BUSY_ONE_IN: usize = 20;
 /// A new run in each busy repository this often (staggered across them).
-const NEW_RUN_EVERY: Duration = Duration::from_secs(60);
+const NEW_RUN_EVERY: Duration = Duration::from_secs(180);
 /// GitHub's primary budget per window, for the token and for each installation.
 const RATE_LIMIT_PER_WINDOW: u32 = 5_000;
 const APP_ID: u64 = 424_242;
@@ -158,6 +160,12 @@ async fn measure(binary: &Path, size: Size, auth: Auth) -> anyhow::Result<Value>
         }
     };
     let dir = tempfile::tempdir()?;
+    // Its HTTP server on, for `/metrics`: the scheduler's own account of how long fresh work
+    // waited.
+    let http = free_loopback_address()?;
+    let mut env = env;
+    env.push(("GHA_INGEST__HTTP__ENABLED", "true".to_owned()));
+    env.push(("GHA_INGEST__HTTP__LISTEN", http.to_string()));
     let mut daemon = Daemon::start_pipeline(binary, &sim.api_url(), dir.path(), &env)?;
     let started = Instant::now();
     let activity_from_ms = millis(sim_started.elapsed());
@@ -249,11 +257,16 @@ async fn measure(binary: &Path, size: Size, auth: Auth) -> anyhow::Result<Value>
         eprintln!("    kept {}", dir.keep().display());
     }
     let usage = daemon.usage()?;
+    let fresh_waits = longest_fresh_waits(&http).await.unwrap_or_else(|error| {
+        eprintln!("    cannot read the daemon's longest fresh wait: {error:#}");
+        BTreeMap::new()
+    });
     let stats = handle.stats();
     daemon.stop()?;
     sim.shutdown().await;
 
     let limits = Limits::of(&stats);
+    let dark_secs = round(fresh_waits.values().copied().fold(0.0, f64::max));
     let figures = json!({
         "auth": auth.name(),
         "repositories": repos.len(),
@@ -277,9 +290,8 @@ async fn measure(binary: &Path, size: Size, auth: Auth) -> anyhow::Result<Value>
         "ceiling_points_per_minute": CEILING_POINTS_PER_MINUTE,
         "secondary_rate_limited": limits.secondary_rate_limited,
         "primary_rate_limited": limits.primary_rate_limited,
-        "dark_secs": round(dark.all),
-        "dark_secs_by_credential": dark.by_credential,
-        "dark_stretches_over_10s": dark.stretches,
+        "dark_secs": dark_secs,
+        "dark_secs_by_credential": fresh_waits,
         "answered_per_10s": dark.timeline,
         "token_refreshes": stats.installation_tokens_issued_total.saturating_sub(installations as u64),
         "installation_tokens_issued": stats.installation_tokens_issued_total,
@@ -297,8 +309,15 @@ async fn measure(binary: &Path, size: Size, auth: Auth) -> anyhow::Result<Value>
         "unauthorized": stats.unauthorized_total,
         "request_log_dropped": stats.request_log_dropped_total,
     });
+    let mut figures = figures;
+    figures["dark_secs_is"] = json!("the longest a fresh request waited for its credential's scheduler (gha_ingest_github_budget_longest_wait_seconds{class=\"fresh\"})");
+    figures["longest_silence_secs_is"] = json!("the longest stretch without an answered request, seen from the simulator: at most a poll interval when all is well");
+    figures["requests_by_route"] = json!(stats.by_route);
+    figures["longest_silence_secs"] = json!(round(dark.all));
+    figures["longest_silence_secs_by_credential"] = json!(dark.by_credential);
+    figures["silences_over_10s"] = json!(dark.stretches);
     eprintln!(
-        "    fresh p50 {:?} s / p95 {:?} s during the backfill ({} events), p95 {:?} s overall; backfill {:?} s; max {} points/min; {} secondary, {} primary limits; dark {:.1} s; {} token refreshes; lost {}",
+        "    fresh p50 {:?} s / p95 {:?} s during the backfill ({} events), p95 {:?} s overall; backfill {:?} s; max {} points/min; {} secondary, {} primary limits; dark {} s (longest silence {:.1} s); {} token refreshes; lost {}",
         figures["fresh_event_p50_secs"],
         figures["fresh_event_p95_secs"],
         figures["fresh_events"],
@@ -307,6 +326,7 @@ async fn measure(binary: &Path, size: Size, auth: Auth) -> anyhow::Result<Value>
         limits.max_points_per_minute,
         limits.secondary_rate_limited,
         limits.primary_rate_limited,
+        figures["dark_secs"],
         dark.all,
         figures["token_refreshes"],
         figures["lost"],
@@ -334,6 +354,48 @@ async fn keep_busy(handle: SimHandle, busy: Vec<String>) {
             created += 1;
         }
     }
+}
+
+/// A loopback address with a port free now, for the daemon's HTTP server.
+fn free_loopback_address() -> anyhow::Result<std::net::SocketAddr> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?)
+}
+
+/// `gha_ingest_github_budget_longest_wait_seconds{class="fresh"}` by credential, from the
+/// daemon's `/metrics`.
+async fn longest_fresh_waits(http: &std::net::SocketAddr) -> anyhow::Result<BTreeMap<String, f64>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(http).await?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .await?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await?;
+    let mut waits = BTreeMap::new();
+    for line in answer.lines() {
+        let Some(labels) = line.strip_prefix("gha_ingest_github_budget_longest_wait_seconds{")
+        else {
+            continue;
+        };
+        let Some((labels, value)) = labels.split_once("} ") else {
+            continue;
+        };
+        if !labels.contains("class=\"fresh\"") {
+            continue;
+        }
+        let credential = labels
+            .split(',')
+            .find_map(|label| label.strip_prefix("credential=\""))
+            .map(|rest| rest.trim_end_matches('"').to_owned())
+            .unwrap_or_default();
+        waits.insert(credential, value.trim().parse()?);
+    }
+    anyhow::ensure!(
+        !waits.is_empty(),
+        "the daemon's /metrics has no longest fresh wait"
+    );
+    Ok(waits)
 }
 
 fn millis(elapsed: Duration) -> u64 {
