@@ -6,8 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{link, run_ids, start_with};
-use gha_ingest_sim::{AppKeyPair, SimConfig};
+use common::{link, run_ids, start_with, start_with_app};
+use gha_ingest_sim::SimConfig;
 use serde_json::Value;
 
 #[tokio::test]
@@ -73,9 +73,7 @@ async fn api_v3_paths_are_served_and_their_links_keep_the_prefix() {
 
 #[tokio::test]
 async fn github_app_routes_work_under_api_v3() {
-    let test = start_with(SimConfig::default()).await;
-    let keys = AppKeyPair::generate();
-    test.handle.add_app(9, &keys.public_pem);
+    let (test, keys) = start_with_app(SimConfig::default(), 9).await;
     test.handle.add_repo("acme", "app");
     let installation_id = test.handle.add_installation(9, "acme", &["acme/app"]);
     let jwt = test.app_jwt(&keys.private_pem, 9);
@@ -93,15 +91,7 @@ async fn github_app_routes_work_under_api_v3() {
             test.api
         )
     );
-    let minted = test
-        .client
-        .post(tokens_url)
-        .bearer_auth(&jwt)
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(minted.status(), 201);
-    let minted: Value = minted.json().await.expect("json");
+    let minted = test.mint_at(tokens_url, &jwt).await;
     let token = minted["token"].as_str().expect("token");
     let repos: Value = test
         .get_as(token, "/api/v3/installation/repositories")

@@ -17,14 +17,11 @@ const PAT: &str = "ghp_organisation_admin";
 /// A simulator with a token configured, App `APP_ID` registered, and the key pair it signs
 /// with.
 async fn start_with_app(config: SimConfig) -> (TestSim, AppKeyPair) {
-    let test = start_with(SimConfig {
+    let config = SimConfig {
         token: Some(PAT.into()),
         ..config
-    })
-    .await;
-    let keys = AppKeyPair::generate();
-    test.handle.add_app(APP_ID, &keys.public_pem);
-    (test, keys)
+    };
+    common::start_with_app(config, APP_ID).await
 }
 
 async fn message_of(response: reqwest::Response) -> String {
@@ -83,15 +80,7 @@ async fn a_jwt_mints_a_token_that_lists_exactly_the_installed_repositories_acros
         )
     );
 
-    let minted = test
-        .client
-        .post(tokens_url)
-        .bearer_auth(&jwt)
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(minted.status(), 201);
-    let minted: Value = minted.json().await.expect("json");
+    let minted = test.mint_at(tokens_url, &jwt).await;
     let token = minted["token"].as_str().expect("token");
     assert!(token.starts_with("ghs_"), "{token}");
     assert_eq!(

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{header, start_with, TestSim};
+use common::{header, start_with, start_with_app, TestSim};
 use gha_ingest_sim::{AppKeyPair, Fault, FaultKind, SecondaryLimits, SimConfig};
 use serde_json::Value;
 
@@ -20,13 +20,11 @@ async fn start_with_installations(
     config: SimConfig,
     accounts: &[&str],
 ) -> (TestSim, AppKeyPair, Vec<u64>) {
-    let test = start_with(SimConfig {
+    let config = SimConfig {
         token: Some(PAT.into()),
         ..config
-    })
-    .await;
-    let keys = AppKeyPair::generate();
-    test.handle.add_app(APP_ID, &keys.public_pem);
+    };
+    let (test, keys) = start_with_app(config, APP_ID).await;
     let installation_ids = accounts
         .iter()
         .map(|account| {
@@ -228,12 +226,13 @@ async fn the_21st_point_within_a_minute_meets_the_secondary_limit_304s_included(
     assert_eq!(stats.installation_tokens_issued_total, 4);
 }
 
-#[tokio::test]
-async fn the_concurrency_limit_counts_requests_being_answered() {
+/// A simulator answering `slots` requests at once, `acme/app` in it, and its next `slots`
+/// answers held for `hold`.
+async fn start_with_slots(slots: u32, hold: Duration) -> TestSim {
     let test = start_with(SimConfig {
         secondary: SecondaryLimits {
             points_per_minute: None,
-            max_concurrent: Some(2),
+            max_concurrent: Some(slots),
         },
         ..SimConfig::default()
     })
@@ -241,9 +240,15 @@ async fn the_concurrency_limit_counts_requests_being_answered() {
     test.handle.add_repo("acme", "app");
     test.handle.inject_fault(Fault {
         route_contains: None,
-        kind: FaultKind::Delay(Duration::from_millis(600)),
-        times: 2,
+        kind: FaultKind::Delay(hold),
+        times: slots,
     });
+    test
+}
+
+#[tokio::test]
+async fn the_concurrency_limit_counts_requests_being_answered() {
+    let test = start_with_slots(2, Duration::from_millis(600)).await;
     let (first, second, third) = tokio::join!(
         test.get("/repos/acme/app"),
         test.get("/repos/acme/app"),
@@ -273,20 +278,7 @@ async fn the_concurrency_limit_counts_requests_being_answered() {
 
 #[tokio::test]
 async fn a_dropped_connection_releases_its_concurrency_slot() {
-    let test = start_with(SimConfig {
-        secondary: SecondaryLimits {
-            points_per_minute: None,
-            max_concurrent: Some(1),
-        },
-        ..SimConfig::default()
-    })
-    .await;
-    test.handle.add_repo("acme", "app");
-    test.handle.inject_fault(Fault {
-        route_contains: None,
-        kind: FaultKind::Delay(Duration::from_secs(30)),
-        times: 1,
-    });
+    let test = start_with_slots(1, Duration::from_secs(30)).await;
     let abandoned = test
         .client
         .get(format!("{}/repos/acme/app", test.api))

@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 
-use gha_ingest_sim::{RunningSim, SimConfig, SimHandle, Simulator};
+use gha_ingest_sim::{AppKeyPair, RunningSim, SimConfig, SimHandle, Simulator};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::header::HeaderMap;
 use reqwest::redirect::Policy;
@@ -40,6 +40,14 @@ pub async fn start_with(config: SimConfig) -> TestSim {
         sim,
         client,
     }
+}
+
+/// A simulator with `config`, App `app_id` registered, and the key pair it signs with.
+pub async fn start_with_app(config: SimConfig, app_id: u64) -> (TestSim, AppKeyPair) {
+    let test = start_with(config).await;
+    let keys = AppKeyPair::generate();
+    test.handle.add_app(app_id, &keys.public_pem);
+    (test, keys)
 }
 
 impl TestSim {
@@ -90,19 +98,26 @@ impl TestSim {
         installation_id: u64,
     ) -> String {
         let jwt = self.app_jwt(private_pem, app_id);
-        let response = self
-            .post_as(
-                &jwt,
-                &format!("/app/installations/{installation_id}/access_tokens"),
-            )
-            .await;
-        assert_eq!(
-            response.status(),
-            201,
-            "minting a token for {installation_id}"
+        let tokens_url = format!(
+            "{}/app/installations/{installation_id}/access_tokens",
+            self.api
         );
-        let body: Value = response.json().await.expect("JSON body");
-        body["token"].as_str().expect("token").to_string()
+        let minted = self.mint_at(&tokens_url, &jwt).await;
+        minted["token"].as_str().expect("token").to_string()
+    }
+
+    /// POSTs to an installation's `access_tokens_url` (as GitHub lists it) with `jwt`, asserting
+    /// 201; the answer.
+    pub async fn mint_at(&self, tokens_url: &str, jwt: &str) -> Value {
+        let response = self
+            .client
+            .post(tokens_url)
+            .bearer_auth(jwt)
+            .send()
+            .await
+            .expect("request reaches the simulator");
+        assert_eq!(response.status(), 201, "minting a token at {tokens_url}");
+        response.json().await.expect("JSON body")
     }
 
     /// GET and decode JSON, asserting 200.
