@@ -371,27 +371,11 @@ async fn stats_and_the_request_log_tell_credentials_apart() {
 
     // The same over HTTP, for process-level benchmarks.
     assert_eq!(test.get_as(PAT, "/rate_limit").await.status(), 200);
-    let over_http: Value = test
-        .client
-        .get(format!("{}/_sim/request_log", test.api))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let over_http = test.get_json("/_sim/request_log").await;
     assert_eq!(over_http["entries"][0]["credential"], "pat");
     assert_eq!(over_http["entries"][0]["route"], "GET /rate_limit");
     assert_eq!(over_http["entries"].as_array().map(Vec::len), Some(1));
-    let stats_over_http: Value = test
-        .client
-        .get(format!("{}/_sim/stats", test.api))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let stats_over_http = test.get_json("/_sim/stats").await;
     assert_eq!(stats_over_http["credentials"]["pat"]["requests"], 2);
     assert_eq!(stats_over_http["request_log_dropped_total"], 0);
 }
