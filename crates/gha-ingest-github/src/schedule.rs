@@ -10,9 +10,12 @@
 //! - a **points-per-minute ceiling** under GitHub's 900 (a sliding 60-second window of admissions,
 //!   304s included) and a **concurrency limit** under its 100;
 //! - **priorities**: [`Priority::Fresh`] (the state of new and open runs and their jobs, and the
-//!   dashboard) before [`Priority::Logs`] before [`Priority::Commits`] before
-//!   [`Priority::Catchup`] (backfill, gaps, the look-back sweep). A request waits while one of a
-//!   higher class waits, so a backlog never delays a fresh fact by more than the ceiling allows;
+//!   dashboard) and [`Priority::Commits`] (the commit facts a fresh run's events carry) before
+//!   [`Priority::Logs`] before [`Priority::Catchup`] (backfill, gaps, the look-back sweep). A
+//!   request waits while one of a higher rank waits, so a backlog never delays a fresh fact by
+//!   more than the ceiling allows. Commit facts are counted apart but ranked with fresh work: a
+//!   new run's events wait for them, so ranking them lower held every new run back while polls
+//!   kept arriving (a priority inversion the org benchmark showed);
 //! - a **reserve** of the primary budget that only fresh work may spend (the runs' and jobs' own
 //!   state, and the commit facts a fresh run's events carry), and a **pace** for logs and
 //!   catch-up: below the reserve they wait for the reset, and above it they spend what is left at
@@ -72,6 +75,15 @@ impl Priority {
         self as usize
     }
 
+    /// Scheduling rank, lower first: commit facts go with the fresh work that waits for them.
+    fn rank(self) -> u8 {
+        match self {
+            Priority::Fresh | Priority::Commits => 0,
+            Priority::Logs => 1,
+            Priority::Catchup => 2,
+        }
+    }
+
     /// Fresh work, and the commit facts of a fresh run (its events carry them: holding them
     /// back would hold the run back), may spend the reserve and are not paced. Commits of
     /// history are read at [`Priority::Catchup`].
@@ -129,7 +141,7 @@ pub struct BudgetSnapshot {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Decision {
     Go,
-    /// A request of a higher class is waiting: it goes first.
+    /// A request of a higher rank is waiting: it goes first.
     Yield,
     /// The points-per-minute ceiling is reached until the oldest admission leaves the window.
     Ceiling(Duration),
@@ -185,7 +197,10 @@ impl Ledger {
         now: Instant,
         primary: &PrimaryBudget,
     ) -> Decision {
-        if self.waiting[..priority.index()].iter().any(|&n| n > 0) {
+        let higher_waits = Priority::ALL
+            .iter()
+            .any(|other| other.rank() < priority.rank() && self.waiting[other.index()] > 0);
+        if higher_waits {
             return Decision::Yield;
         }
         while self
@@ -490,7 +505,7 @@ mod tests {
     }
 
     #[test]
-    fn a_lower_class_yields_to_a_waiting_higher_one_only() {
+    fn a_lower_rank_yields_to_a_waiting_higher_one_only() {
         let mut ledger = Ledger::new(options(100));
         let now = Instant::now();
         let unknown = PrimaryBudget::default();
@@ -499,12 +514,28 @@ mod tests {
             ledger.decide(Priority::Catchup, now, &unknown),
             Decision::Yield
         );
+        assert_eq!(ledger.decide(Priority::Logs, now, &unknown), Decision::Go);
         assert_eq!(
             ledger.decide(Priority::Commits, now, &unknown),
+            Decision::Go
+        );
+        assert_eq!(ledger.decide(Priority::Fresh, now, &unknown), Decision::Go);
+        // Fresh work waiting holds logs and history back, never the commit facts a fresh run's
+        // events wait for.
+        ledger.waiting[Priority::Logs.index()] = 0;
+        ledger.waiting[Priority::Fresh.index()] = 3;
+        assert_eq!(
+            ledger.decide(Priority::Commits, now, &unknown),
+            Decision::Go
+        );
+        assert_eq!(
+            ledger.decide(Priority::Logs, now, &unknown),
             Decision::Yield
         );
-        assert_eq!(ledger.decide(Priority::Logs, now, &unknown), Decision::Go);
-        assert_eq!(ledger.decide(Priority::Fresh, now, &unknown), Decision::Go);
+        assert_eq!(
+            ledger.decide(Priority::Catchup, now, &unknown),
+            Decision::Yield
+        );
     }
 
     #[test]
