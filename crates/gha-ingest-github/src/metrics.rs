@@ -81,6 +81,7 @@ pub struct GithubMetrics {
     admitted: Family<ClassLabels, Counter>,
     waiting: Family<ClassLabels, Gauge>,
     longest_wait: Family<ClassLabels, FloatGauge>,
+    longest_dark: Family<CredentialLabels, FloatGauge>,
     held_back: Family<HeldLabels, Counter>,
     ceiling: Family<CredentialLabels, Gauge>,
     last_minute: Family<CredentialLabels, Gauge>,
@@ -101,6 +102,7 @@ impl Default for GithubMetrics {
             admitted: Family::default(),
             waiting: Family::default(),
             longest_wait: Family::default(),
+            longest_dark: Family::default(),
             held_back: Family::default(),
             ceiling: Family::default(),
             last_minute: Family::default(),
@@ -168,8 +170,13 @@ impl GithubMetrics {
         );
         registry.register(
             "budget_longest_wait_seconds",
-            "The longest a request of this class waited for the credential's scheduler since start (for fresh work: the longest the daemon went dark on its budget while a fresh fact waited)",
+            "The longest a request of this class waited for the credential's scheduler since start",
             self.longest_wait.clone(),
+        );
+        registry.register(
+            "budget_longest_dark_seconds",
+            "The longest stretch since start in which fresh work waited and the credential's scheduler let no request at all through: the daemon dark on its budget",
+            self.longest_dark.clone(),
         );
         registry.register(
             "budget_held_back",
@@ -260,6 +267,9 @@ impl GithubMetrics {
                 .get_or_create(&class)
                 .set(plan.longest_wait_secs[index]);
         }
+        self.longest_dark
+            .get_or_create(&labels)
+            .set(plan.longest_dark_secs);
         self.ceiling
             .get_or_create(&labels)
             .set(i64::from(plan.points_per_minute_ceiling));

@@ -133,6 +133,10 @@ pub struct BudgetSnapshot {
     /// The longest any request of each class waited for admission since start, in seconds: for
     /// fresh work, the longest the daemon went dark on its budget while a fresh fact waited.
     pub longest_wait_secs: [f64; 4],
+    /// The longest stretch since start in which fresh work waited and no request at all was
+    /// let through, in seconds: the daemon dark on its budget. The ceiling's own spacing of
+    /// requests (a tenth of a second at 600 a minute) is the floor while it binds.
+    pub longest_dark_secs: f64,
     /// The primary budget as GitHub last reported it.
     pub primary: RateLimitSnapshot,
 }
@@ -168,6 +172,10 @@ pub(crate) struct Ledger {
     waiting: [u32; 4],
     admitted: [u64; 4],
     longest_wait: [Duration; 4],
+    last_admission: Option<Instant>,
+    /// Since when at least one fresh request has been waiting (none now: `None`).
+    fresh_waiting_since: Option<Instant>,
+    longest_dark: Duration,
 }
 
 impl Ledger {
@@ -182,6 +190,9 @@ impl Ledger {
             waiting: [0; 4],
             admitted: [0; 4],
             longest_wait: [Duration::ZERO; 4],
+            last_admission: None,
+            fresh_waiting_since: None,
+            longest_dark: Duration::ZERO,
         }
     }
 
@@ -279,6 +290,27 @@ impl Ledger {
         self.admitted[priority.index()] += 1;
         let longest = &mut self.longest_wait[priority.index()];
         *longest = (*longest).max(now.duration_since(asked));
+        if let Some(since) = self.fresh_waiting_since {
+            let dark_from = self.last_admission.map_or(since, |last| last.max(since));
+            self.longest_dark = self.longest_dark.max(now.duration_since(dark_from));
+        }
+        self.last_admission = Some(now);
+    }
+
+    /// Counts a request of `priority` as waiting from `now`.
+    fn start_waiting(&mut self, priority: Priority, now: Instant) {
+        if priority == Priority::Fresh && self.waiting[priority.index()] == 0 {
+            self.fresh_waiting_since = Some(now);
+        }
+        self.waiting[priority.index()] += 1;
+    }
+
+    /// Counts a request of `priority` as no longer waiting (admitted, or given up).
+    fn stop_waiting(&mut self, priority: Priority) {
+        self.waiting[priority.index()] -= 1;
+        if priority == Priority::Fresh && self.waiting[priority.index()] == 0 {
+            self.fresh_waiting_since = None;
+        }
     }
 
     /// Books a primary point spent by an answer to a request of `priority` (not a 304): the
@@ -314,7 +346,7 @@ struct Waiting<'a> {
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         let mut ledger = self.scheduler.lock_ledger();
-        ledger.waiting[self.priority.index()] -= 1;
+        ledger.stop_waiting(self.priority);
         drop(ledger);
         self.scheduler.changed.notify_waiters();
     }
@@ -355,7 +387,7 @@ impl RequestScheduler {
                 if decision == Decision::Go {
                     ledger.admit(priority, asked, now);
                 } else if waiting.is_none() {
-                    ledger.waiting[priority.index()] += 1;
+                    ledger.start_waiting(priority, now);
                     waiting = Some(Waiting {
                         scheduler: self,
                         priority,
@@ -426,6 +458,7 @@ impl RequestScheduler {
             admitted: ledger.admitted,
             waiting: ledger.waiting,
             longest_wait_secs: ledger.longest_wait.map(|wait| wait.as_secs_f64()),
+            longest_dark_secs: ledger.longest_dark.as_secs_f64(),
             primary: primary.snapshot(),
         }
     }
@@ -487,12 +520,16 @@ mod tests {
             Decision::Go
         );
         ledger.admit(Priority::Catchup, start, start);
-        // A fresh request asks at once and may only go once the minute has passed.
+        // A fresh request asks at once and may only go once the minute has passed: nothing
+        // went meanwhile, so the daemon was dark all along.
         let mut now = start;
+        ledger.start_waiting(Priority::Fresh, start);
         while ledger.decide(Priority::Fresh, now, &unknown) != Decision::Go {
             now += Duration::from_secs(1);
         }
         ledger.admit(Priority::Fresh, start, now);
+        ledger.stop_waiting(Priority::Fresh);
+        assert_eq!(ledger.longest_dark, now.duration_since(start));
         assert!(now.duration_since(start) >= MINUTE);
         assert_eq!(
             ledger.longest_wait[Priority::Fresh.index()],
@@ -502,6 +539,23 @@ mod tests {
             ledger.longest_wait[Priority::Catchup.index()],
             Duration::ZERO
         );
+    }
+
+    #[test]
+    fn a_fresh_wait_is_dark_only_while_nothing_goes() {
+        let mut ledger = Ledger::new(options(600));
+        let start = Instant::now();
+        let second = Duration::from_secs(1);
+        // A fresh request waits 3 s, but another goes after 1 s: dark for 2 s at most.
+        ledger.start_waiting(Priority::Fresh, start);
+        ledger.admit(Priority::Catchup, start + second, start + second);
+        ledger.admit(Priority::Fresh, start, start + 3 * second);
+        ledger.stop_waiting(Priority::Fresh);
+        assert_eq!(ledger.longest_dark, 2 * second);
+        assert_eq!(ledger.longest_wait[Priority::Fresh.index()], 3 * second);
+        // Nothing fresh waits: a long pause between admissions is no darkness.
+        ledger.admit(Priority::Catchup, start + 60 * second, start + 60 * second);
+        assert_eq!(ledger.longest_dark, 2 * second);
     }
 
     #[test]

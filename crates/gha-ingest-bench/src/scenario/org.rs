@@ -166,6 +166,12 @@ async fn measure(binary: &Path, size: Size, auth: Auth) -> anyhow::Result<Value>
     let mut env = env;
     env.push(("GHA_INGEST__HTTP__ENABLED", "true".to_owned()));
     env.push(("GHA_INGEST__HTTP__LISTEN", http.to_string()));
+    // The activity is under way when the daemon joins: each busy repository has a run going
+    // (a busy repository whose last run is days old is, to the daemon, a dormant one waking up:
+    // its first run is seen up to `quiet_poll_max_secs` late, by design).
+    for repo in &busy {
+        handle.create_run(repo, live_run(0));
+    }
     let mut daemon = Daemon::start_pipeline(binary, &sim.api_url(), dir.path(), &env)?;
     let started = Instant::now();
     let activity_from_ms = millis(sim_started.elapsed());
@@ -257,16 +263,18 @@ async fn measure(binary: &Path, size: Size, auth: Auth) -> anyhow::Result<Value>
         eprintln!("    kept {}", dir.keep().display());
     }
     let usage = daemon.usage()?;
-    let fresh_waits = longest_fresh_waits(&http).await.unwrap_or_else(|error| {
-        eprintln!("    cannot read the daemon's longest fresh wait: {error:#}");
-        BTreeMap::new()
+    let fresh_waits = fresh_waits(&http).await.unwrap_or_else(|error| {
+        eprintln!("    cannot read the daemon's fresh waits: {error:#}");
+        FreshWaits::default()
     });
     let stats = handle.stats();
     daemon.stop()?;
     sim.shutdown().await;
 
     let limits = Limits::of(&stats);
-    let dark_secs = round(fresh_waits.values().copied().fold(0.0, f64::max));
+    let most =
+        |figures: &BTreeMap<String, f64>| round(figures.values().copied().fold(0.0, f64::max));
+    let dark_secs = most(&fresh_waits.dark);
     let figures = json!({
         "auth": auth.name(),
         "repositories": repos.len(),
@@ -291,7 +299,7 @@ async fn measure(binary: &Path, size: Size, auth: Auth) -> anyhow::Result<Value>
         "secondary_rate_limited": limits.secondary_rate_limited,
         "primary_rate_limited": limits.primary_rate_limited,
         "dark_secs": dark_secs,
-        "dark_secs_by_credential": fresh_waits,
+        "dark_secs_by_credential": fresh_waits.dark,
         "answered_per_10s": dark.timeline,
         "token_refreshes": stats.installation_tokens_issued_total.saturating_sub(installations as u64),
         "installation_tokens_issued": stats.installation_tokens_issued_total,
@@ -310,7 +318,9 @@ async fn measure(binary: &Path, size: Size, auth: Auth) -> anyhow::Result<Value>
         "request_log_dropped": stats.request_log_dropped_total,
     });
     let mut figures = figures;
-    figures["dark_secs_is"] = json!("the longest a fresh request waited for its credential's scheduler (gha_ingest_github_budget_longest_wait_seconds{class=\"fresh\"})");
+    figures["dark_secs_is"] = json!("the longest stretch in which fresh work waited and the credential's scheduler let nothing through (gha_ingest_github_budget_longest_dark_seconds)");
+    figures["fresh_wait_max_secs"] = json!(most(&fresh_waits.longest));
+    figures["fresh_wait_max_secs_by_credential"] = json!(fresh_waits.longest);
     figures["longest_silence_secs_is"] = json!("the longest stretch without an answered request, seen from the simulator: at most a poll interval when all is well");
     figures["requests_by_route"] = json!(stats.by_route);
     figures["longest_silence_secs"] = json!(round(dark.all));
@@ -335,22 +345,14 @@ async fn measure(binary: &Path, size: Size, auth: Auth) -> anyhow::Result<Value>
 }
 
 /// One new run every `NEW_RUN_EVERY` in each busy repository, the repositories taking turns at
-/// even intervals: 1 to 3 jobs, queued 5 s, running 20 to 50 s (as in `freshness`).
+/// even intervals (see `live_run`).
 async fn keep_busy(handle: SimHandle, busy: Vec<String>) {
     let stagger = NEW_RUN_EVERY / busy.len().max(1) as u32;
     let mut created = 0u64;
     loop {
         for repo in &busy {
             tokio::time::sleep(stagger).await;
-            handle.create_run(
-                repo,
-                RunSpec {
-                    jobs: 1 + (created % 3) as usize,
-                    queue_secs: 5,
-                    run_secs: 20 + (created % 4) * 10,
-                    ..RunSpec::default()
-                },
-            );
+            handle.create_run(repo, live_run(created));
             created += 1;
         }
     }
@@ -362,9 +364,16 @@ fn free_loopback_address() -> anyhow::Result<std::net::SocketAddr> {
     Ok(listener.local_addr()?)
 }
 
-/// `gha_ingest_github_budget_longest_wait_seconds{class="fresh"}` by credential, from the
-/// daemon's `/metrics`.
-async fn longest_fresh_waits(http: &std::net::SocketAddr) -> anyhow::Result<BTreeMap<String, f64>> {
+/// What the daemon's schedulers say of fresh work, by credential, from its `/metrics`.
+#[derive(Debug, Default)]
+struct FreshWaits {
+    /// `gha_ingest_github_budget_longest_dark_seconds`.
+    dark: BTreeMap<String, f64>,
+    /// `gha_ingest_github_budget_longest_wait_seconds{class="fresh"}`.
+    longest: BTreeMap<String, f64>,
+}
+
+async fn fresh_waits(http: &std::net::SocketAddr) -> anyhow::Result<FreshWaits> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(http).await?;
     stream
@@ -372,30 +381,45 @@ async fn longest_fresh_waits(http: &std::net::SocketAddr) -> anyhow::Result<BTre
         .await?;
     let mut answer = String::new();
     stream.read_to_string(&mut answer).await?;
-    let mut waits = BTreeMap::new();
+    let mut waits = FreshWaits::default();
     for line in answer.lines() {
-        let Some(labels) = line.strip_prefix("gha_ingest_github_budget_longest_wait_seconds{")
-        else {
+        let Some((name_and_labels, value)) = line.split_once("} ") else {
             continue;
         };
-        let Some((labels, value)) = labels.split_once("} ") else {
+        let Some((name, labels)) = name_and_labels.split_once('{') else {
             continue;
         };
-        if !labels.contains("class=\"fresh\"") {
-            continue;
-        }
+        let figures = match name {
+            "gha_ingest_github_budget_longest_dark_seconds" => &mut waits.dark,
+            "gha_ingest_github_budget_longest_wait_seconds"
+                if labels.contains("class=\"fresh\"") =>
+            {
+                &mut waits.longest
+            }
+            _ => continue,
+        };
         let credential = labels
             .split(',')
             .find_map(|label| label.strip_prefix("credential=\""))
             .map(|rest| rest.trim_end_matches('"').to_owned())
             .unwrap_or_default();
-        waits.insert(credential, value.trim().parse()?);
+        figures.insert(credential, value.trim().parse()?);
     }
     anyhow::ensure!(
-        !waits.is_empty(),
-        "the daemon's /metrics has no longest fresh wait"
+        !waits.dark.is_empty(),
+        "the daemon's /metrics has no longest dark stretch"
     );
     Ok(waits)
+}
+
+/// The `created`-th live run: 1 to 3 jobs, queued 5 s, running 20 to 50 s.
+fn live_run(created: u64) -> RunSpec {
+    RunSpec {
+        jobs: 1 + (created % 3) as usize,
+        queue_secs: 5,
+        run_secs: 20 + (created % 4) * 10,
+        ..RunSpec::default()
+    }
 }
 
 fn millis(elapsed: Duration) -> u64 {
