@@ -130,8 +130,8 @@ pub struct BudgetSnapshot {
     pub admitted: [u64; 4],
     /// Requests waiting for admission now, by class.
     pub waiting: [u32; 4],
-    /// The longest any request of each class waited for admission since start, in seconds: for
-    /// fresh work, the longest the daemon went dark on its budget while a fresh fact waited.
+    /// The longest any request of each class waited for admission since start, in seconds
+    /// (other requests may have gone meanwhile: see `longest_dark_secs` for darkness).
     pub longest_wait_secs: [f64; 4],
     /// The longest stretch since start in which fresh work waited and no request at all was
     /// let through, in seconds: the daemon dark on its budget. The ceiling's own spacing of

@@ -27,7 +27,8 @@ use crate::status::AgentStatus;
 /// ETags of paths not asked for in this many days are dropped: every path still polled (a sweep
 /// window, an open run) is asked for at least daily.
 const ETAG_IDLE_DAYS: u32 = 3;
-/// A fresh cycle longer than the poll interval is said at most this often.
+/// Due repositories left for the next cycle (the budget could not poll them all within the
+/// interval) are said at most this often.
 const OVERRUN_WARNING_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 
 #[derive(Debug, Clone)]
@@ -138,8 +139,6 @@ impl PipelineAgent {
                 _ = cycle => {}
                 _ = shutdown.cancelled() => break,
             }
-            // The interval runs from the cycle's start, so a long cycle does not stretch it; a
-            // tenth of it is always left for the catch-up lane and the queue.
             let interval = self.options.poll_interval;
             if deferred > 0
                 && last_overrun_warning.is_none_or(|at| at.elapsed() >= OVERRUN_WARNING_EVERY)
@@ -151,6 +150,8 @@ impl PipelineAgent {
                     "the request budget could not poll every due repository within the poll interval; the quietest wait for the next cycle (see gha_ingest_github_budget_longest_wait_seconds; if it lasts, raise github.points_per_minute, authenticate as a GitHub App, or raise pipeline.poll_interval_secs)"
                 );
             }
+            // The interval runs from the cycle's start, so a long cycle does not stretch it; a
+            // tenth of it is always left for the catch-up lane and the queue.
             let pause = interval
                 .saturating_sub(cycle_started.elapsed())
                 .max(interval / 10);
