@@ -66,6 +66,9 @@ fn daemon_command(sim_url: &str, state: &std::path::Path, log: &std::path::Path)
         .env("GITHUB_TOKEN", TEST_TOKEN)
         .env("GHA_INGEST__PIPELINE__REPOSITORIES", REPO)
         .env("GHA_INGEST__PIPELINE__POLL_INTERVAL_SECS", "1")
+        // Every poll each second: the generated history is hours old, and at the default slow
+        // cadence a restarted daemon would wait minutes before polling the dormant repository.
+        .env("GHA_INGEST__PIPELINE__QUIET_POLL_MAX_SECS", "1")
         .env("GHA_INGEST__HTTP__LISTEN", "127.0.0.1:0")
         .env("GHA_INGEST__STORE__PATH", state)
         .stdout(Stdio::from(log.try_clone().unwrap()))
