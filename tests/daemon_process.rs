@@ -2,54 +2,15 @@
 //! killed with SIGKILL at awkward moments, stopped with SIGTERM, and given bad configuration.
 
 use std::collections::{BTreeMap, HashSet};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use gha_ingest_core::RepoName;
 use gha_ingest_queue::testing::{free_loopback_port, unique_queue_name, MotoServer};
 use gha_ingest_queue::{MessageLimits, MessageQueue};
 use gha_ingest_store::{Destination, StateStore};
+use gha_ingest_tests::process::{base_command, stop_gracefully, wait_until, DaemonChild};
 use gha_ingest_tests::*;
-
-/// A daemon started by a test: killed when dropped, so a test that fails midway leaves no process
-/// behind.
-struct DaemonChild(Child);
-
-impl DaemonChild {
-    fn spawn(command: &mut Command) -> DaemonChild {
-        DaemonChild(command.spawn().expect("daemon starts"))
-    }
-}
-
-impl std::ops::Deref for DaemonChild {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for DaemonChild {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
-impl Drop for DaemonChild {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-fn base_command() -> Command {
-    let mut command = Command::new(daemon_binary());
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
-    command
-}
 
 /// The daemon binary configured for the simulator at `sim_url`, with its files and its output
 /// (appended to `log`) where the test says; each test adds its queue settings.
@@ -94,33 +55,6 @@ fn spawn_daemon(
         command.env(key, value);
     }
     DaemonChild::spawn(&mut command)
-}
-
-async fn wait_until<F, Fut>(what: &str, log: &std::path::Path, timeout: Duration, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    while !condition().await {
-        if Instant::now() >= deadline {
-            let output = std::fs::read_to_string(log).unwrap_or_default();
-            panic!("timed out waiting until {what}; daemon output:\n{output}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// SIGTERM, as an orchestrator stops a container: the daemon must exit with code 0.
-fn stop_gracefully(daemon: &mut Child) {
-    let pid = daemon.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let status = daemon.wait().unwrap();
-    assert!(status.success(), "graceful stop exited with {status:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

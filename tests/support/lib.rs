@@ -2,6 +2,7 @@
 //! agent wired as in production (real SQLite files, real queues: SQS on moto or the embedded
 //! one), and helpers to drain a queue and check every message against the published schemas.
 
+pub mod process;
 pub mod schema;
 
 use std::collections::BTreeMap;
