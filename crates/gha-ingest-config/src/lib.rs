@@ -23,10 +23,10 @@ pub use repository::{is_login, normalize_repository, InvalidRepository, GITHUB_W
 pub use schema::{
     DaemonSettings, EmbeddedQueueSettings, GithubAppSettings, GithubSettings, HttpSettings,
     LogFormat, LogSettings, PipelineSettings, QueueBackend, QueueSettings, Settings, SqsSettings,
-    StoreSettings, TelemetrySettings,
+    StoreSettings, TelemetrySettings, WebhookSettings,
 };
 pub use secret::{Secret, REDACTED};
 pub use validate::{
     MAX_MESSAGE_BYTES, MAX_PUBLISH_BATCH_SIZE, MAX_SHUTDOWN_GRACE_SECS,
-    MAX_VISIBILITY_TIMEOUT_SECS, MIN_HTTP_TOKEN_CHARS, MIN_MESSAGE_BYTES,
+    MAX_VISIBILITY_TIMEOUT_SECS, MIN_HTTP_TOKEN_CHARS, MIN_MESSAGE_BYTES, MIN_WEBHOOK_SECRET_CHARS,
 };

@@ -39,8 +39,9 @@ const LIST_KEYS: [&str; 3] = [
 ];
 
 /// Keys of the schema that have no default, so `default.toml` only shows them commented out.
-const KEYS_WITHOUT_DEFAULT: [&str; 5] = [
+const KEYS_WITHOUT_DEFAULT: [&str; 6] = [
     "github.token_file",
+    "webhooks.secret_file",
     "github.app.id",
     "github.app.private_key_file",
     "queue.sqs.region",
@@ -48,7 +49,7 @@ const KEYS_WITHOUT_DEFAULT: [&str; 5] = [
 ];
 
 /// Keys that exist in `Settings` but must never be written: secrets are given by reference.
-const INLINE_SECRET_KEYS: [(&str, &str); 4] = [
+const INLINE_SECRET_KEYS: [(&str, &str); 6] = [
     (
         "github.app.private_key",
         "a private key cannot be written in the configuration: put it in the file named by github.app.private_key_file, or in the environment variable named by github.app.private_key_env",
@@ -64,6 +65,14 @@ const INLINE_SECRET_KEYS: [(&str, &str); 4] = [
     (
         "http.read_token",
         "a token cannot be written in the configuration: put it in the environment variable named by http.read_token_env",
+    ),
+    (
+        "webhooks.secret",
+        "a webhook secret cannot be written in the configuration: put it in the environment variable named by webhooks.secret_env, or in the file named by webhooks.secret_file",
+    ),
+    (
+        "webhooks.previous_secret",
+        "a webhook secret cannot be written in the configuration: put it in the environment variable named by webhooks.previous_secret_env",
     ),
 ];
 
@@ -396,7 +405,7 @@ mod tests {
     use crate::schema::{
         DaemonSettings, EmbeddedQueueSettings, GithubAppSettings, GithubSettings, HttpSettings,
         LogFormat, LogSettings, PipelineSettings, QueueBackend, QueueSettings, SqsSettings,
-        StoreSettings, TelemetrySettings,
+        StoreSettings, TelemetrySettings, WebhookSettings,
     };
     use crate::secret::Secret;
     use std::collections::BTreeSet;
@@ -491,6 +500,16 @@ mod tests {
                 log_downloads_max_concurrent: 1,
                 log_max_bytes: 1,
                 log_spool_max_bytes: 1,
+            },
+            webhooks: WebhookSettings {
+                enabled: true,
+                path: "/p".to_owned(),
+                secret_env: "W".to_owned(),
+                secret_file: Some("/w".into()),
+                previous_secret_env: "P".to_owned(),
+                max_body_bytes: 1,
+                secret: Some(Secret::new("w")),
+                previous_secret: Some(Secret::new("p")),
             },
             telemetry: TelemetrySettings {
                 log_format: LogFormat::Text,

@@ -32,6 +32,8 @@ pub struct Settings {
     pub store: StoreSettings,
     /// The HTTP server: dashboard, health, metrics and admin endpoints.
     pub http: HttpSettings,
+    /// GitHub's `workflow_run` and `workflow_job` webhooks, received on the HTTP server.
+    pub webhooks: WebhookSettings,
     /// Logging of the daemon itself.
     pub telemetry: TelemetrySettings,
     /// The process as a whole: how it stops.
@@ -348,6 +350,36 @@ pub struct HttpSettings {
     /// Bytes the viewer's spool of downloaded logs may hold in all (at least `log_max_bytes`);
     /// the spool lives beside the state database (`<store dir>/viewer-spool`), not in `/tmp`.
     pub log_spool_max_bytes: u64,
+}
+
+/// `[webhooks]`: GitHub's `workflow_run` and `workflow_job` deliveries, received on the HTTP
+/// server at `path` (the webhook's payload URL is `https://HOST{path}`, content type JSON).
+/// Polling goes on beside them: it publishes whatever a delivery that never came carried.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Receive webhooks (needs `http.enabled` and a secret).
+    pub enabled: bool,
+    /// The receiver's path on the HTTP server, e.g. `/webhooks/github`.
+    pub path: String,
+    /// Name of the environment variable holding the webhook's secret (the "Secret" of the
+    /// webhook's settings on GitHub; at least 16 characters). Every delivery must be signed with
+    /// it (`X-Hub-Signature-256`).
+    pub secret_env: String,
+    /// File holding the secret instead, e.g. a mounted secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_file: Option<PathBuf>,
+    /// Name of the environment variable holding the previous secret while it is being rotated:
+    /// deliveries signed with either are accepted. Unset it once GitHub uses the new one.
+    pub previous_secret_env: String,
+    /// Largest body accepted, in bytes (GitHub sends at most 25 MB); larger ones get 413.
+    pub max_body_bytes: u64,
+    /// The secret, resolved during validation. Cannot be set in a file.
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<Secret>,
+    /// The previous secret, resolved during validation. Cannot be set in a file.
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub previous_secret: Option<Secret>,
 }
 
 /// `[telemetry]`: how the daemon logs.

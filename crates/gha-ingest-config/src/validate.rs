@@ -17,6 +17,7 @@ use crate::repository::{is_login, normalize_repository};
 use crate::schema::{
     DaemonSettings, GithubAppSettings, GithubSettings, HttpSettings, LogSettings, PipelineSettings,
     QueueBackend, QueueSettings, Settings, SqsSettings, StoreSettings, TelemetrySettings,
+    WebhookSettings,
 };
 use crate::secret::Secret;
 
@@ -46,6 +47,7 @@ impl Settings {
         validate_queue(&self.queue, &mut problems);
         validate_store(&self.store, &self.queue, &mut problems);
         validate_http(&mut self.http, env, &mut problems);
+        validate_webhooks(&mut self.webhooks, &self.http, env, &mut problems);
         validate_telemetry(&self.telemetry, &mut problems);
         validate_daemon(&self.daemon, &mut problems);
         problems.into_result(self)
@@ -561,6 +563,101 @@ fn validate_http(http: &mut HttpSettings, env: &HashMap<String, String>, problem
         "http.log_spool_max_bytes",
         problems,
     );
+}
+
+/// The fewest characters a webhook secret may have.
+pub const MIN_WEBHOOK_SECRET_CHARS: usize = 16;
+/// Paths the server already serves, which the receiver's path must not shadow.
+const RESERVED_PATHS: [&str; 6] = ["/", "/api", "/assets", "/healthz", "/readyz", "/metrics"];
+
+fn validate_webhooks(
+    webhooks: &mut WebhookSettings,
+    http: &HttpSettings,
+    env: &HashMap<String, String>,
+    problems: &mut Problems,
+) {
+    require_env_var_name(&webhooks.secret_env, "webhooks.secret_env", problems);
+    require_env_var_name(
+        &webhooks.previous_secret_env,
+        "webhooks.previous_secret_env",
+        problems,
+    );
+    webhooks.secret = match &webhooks.secret_file {
+        Some(path) => match read_secret_file(path) {
+            Ok(secret) => Some(secret),
+            Err(problem) => {
+                problems.add("webhooks.secret_file", problem);
+                None
+            }
+        },
+        None => read_secret_env(env, &webhooks.secret_env),
+    };
+    webhooks.previous_secret = read_secret_env(env, &webhooks.previous_secret_env);
+    let reserved = RESERVED_PATHS.iter().any(|reserved| {
+        webhooks.path == *reserved
+            || (*reserved != "/" && webhooks.path.starts_with(&format!("{reserved}/")))
+    });
+    let valid_path = webhooks.path.starts_with('/')
+        && webhooks.path.len() > 1
+        && !webhooks.path.ends_with('/')
+        && webhooks
+            .path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.'));
+    if !valid_path || reserved {
+        problems.add(
+            "webhooks.path",
+            format!(
+                "{:?} is not a path of its own (e.g. /webhooks/github; not under {})",
+                webhooks.path,
+                RESERVED_PATHS.join(", ")
+            ),
+        );
+    }
+    require_between(
+        webhooks.max_body_bytes,
+        1024,
+        100 * 1024 * 1024,
+        "webhooks.max_body_bytes",
+        problems,
+    );
+    if !webhooks.enabled {
+        return;
+    }
+    if !http.enabled {
+        problems.add(
+            "webhooks.enabled",
+            "webhooks are received by the HTTP server: set http.enabled = true",
+        );
+    }
+    match &webhooks.secret {
+        None if webhooks.secret_file.is_none() => problems.add(
+            "webhooks.secret_env",
+            format!(
+                "no webhook secret: set {} (or webhooks.secret_file) to the webhook's secret; unsigned deliveries are never accepted",
+                webhooks.secret_env
+            ),
+        ),
+        None => {}
+        Some(secret) => {
+            for (secret, key) in [
+                (Some(secret), "webhooks.secret_env"),
+                (webhooks.previous_secret.as_ref(), "webhooks.previous_secret_env"),
+            ] {
+                if let Some(secret) = secret {
+                    if secret.char_count() < MIN_WEBHOOK_SECRET_CHARS {
+                        problems.add(
+                            key,
+                            format!(
+                                "the webhook secret has {} characters, at least {MIN_WEBHOOK_SECRET_CHARS} are required (e.g. openssl rand -hex 32)",
+                                secret.char_count()
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn validate_telemetry(telemetry: &TelemetrySettings, problems: &mut Problems) {

@@ -807,3 +807,50 @@ fn assert_names_key(error: &ConfigError, key: &str) {
         error.problems()
     );
 }
+
+#[test]
+fn webhooks_need_a_long_secret_and_a_path_of_their_own() {
+    let error = load_err(
+        None,
+        &env_with_token(&[("GHA_INGEST__WEBHOOKS__ENABLED", "true")]),
+    );
+    assert!(
+        error.problems().iter().any(|problem| problem
+            .starts_with("webhooks.secret_env: no webhook secret: set GHA_INGEST_WEBHOOK_SECRET")),
+        "{error}"
+    );
+    let error = load_err(
+        None,
+        &env_with_token(&[
+            ("GHA_INGEST__WEBHOOKS__ENABLED", "true"),
+            ("GHA_INGEST_WEBHOOK_SECRET", "short-secret"),
+            ("GHA_INGEST__WEBHOOKS__PATH", "/api/hooks"),
+            ("GHA_INGEST__HTTP__ENABLED", "false"),
+        ]),
+    );
+    for key in ["webhooks.secret_env", "webhooks.path", "webhooks.enabled"] {
+        assert_names_key(&error, key);
+    }
+    assert!(!error.to_string().contains("short-secret"), "{error}");
+
+    let secret = "a-webhook-secret-long-enough";
+    let settings = load_ok(
+        None,
+        &env_with_token(&[
+            ("GHA_INGEST__WEBHOOKS__ENABLED", "true"),
+            ("GHA_INGEST_WEBHOOK_SECRET", secret),
+        ]),
+    );
+    let webhooks = &settings.webhooks;
+    assert_eq!(webhooks.path, "/webhooks/github");
+    assert_eq!(
+        webhooks
+            .secret
+            .as_ref()
+            .map(|secret| secret.expose_secret()),
+        Some(secret)
+    );
+    assert!(webhooks.previous_secret.is_none());
+    assert!(!format!("{settings:?}").contains(secret));
+    assert!(!settings.redacted_toml().contains(secret));
+}

@@ -18,7 +18,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub enum Source {
     /// Seen by the regular poll of a repository.
     Poll,
-    /// Delivered by a webhook (reserved: the daemon does not receive webhooks yet).
+    /// Delivered by a webhook (`workflow_run` / `workflow_job`), before any poll saw it.
     Webhook,
     /// Found while ingesting history on a repository's first start.
     Backfill,

@@ -19,6 +19,28 @@ use serde_json::value::RawValue;
 /// The status string GitHub uses for a finished run or job.
 pub const STATUS_COMPLETED: &str = "completed";
 
+/// How far a job has come, by status: a job only moves forward through these, so a state of
+/// lower progress than the one stored is an older view (a late answer, an older webhook
+/// delivery) and never replaces it. Statuses not listed rank [`JOB_PROGRESS_OTHER`].
+pub const JOB_PROGRESS: [(&str, u8); 6] = [
+    ("requested", 0),
+    ("waiting", 0),
+    ("pending", 0),
+    ("queued", 1),
+    ("in_progress", 2),
+    (STATUS_COMPLETED, 3),
+];
+/// The progress of a status GitHub has not documented: with `queued`.
+pub const JOB_PROGRESS_OTHER: u8 = 1;
+
+/// The progress of a job in `status` (see [`JOB_PROGRESS`]).
+pub fn job_progress(status: &str) -> u8 {
+    JOB_PROGRESS
+        .iter()
+        .find(|(name, _)| *name == status)
+        .map_or(JOB_PROGRESS_OTHER, |(_, progress)| *progress)
+}
+
 /// `GET /repos/{owner}/{repo}/actions/runs` and its filtered variants.
 #[derive(Debug, Clone, Default)]
 pub struct RunList {

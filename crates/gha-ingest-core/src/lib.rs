@@ -15,6 +15,7 @@ pub mod log_facts;
 pub mod queue_text;
 pub mod repo;
 pub mod size;
+pub mod webhook;
 
 pub use clock::Clock;
 pub use error_chain::error_chain;

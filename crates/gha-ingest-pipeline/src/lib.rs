@@ -9,7 +9,8 @@
 //! store (long-running runs until they complete), and, every `reconcile_interval`, a sweep of
 //! day windows over the look-back period (re-runs that started and finished between two polls).
 //! `observer` turns each changed run into state and events; the store commits them atomically
-//! with the ETags and cursor; `publisher` moves the outbox to the queue.
+//! with the ETags and cursor; `publisher` moves the outbox to the queue. `webhook` takes in
+//! GitHub's `workflow_run` and `workflow_job` deliveries as the same facts, through the same store.
 
 mod agent;
 mod cadence;
@@ -21,6 +22,7 @@ mod options;
 mod poller;
 mod publisher;
 mod status;
+mod webhook;
 mod windows;
 
 pub use agent::PipelineAgent;
@@ -30,6 +32,7 @@ pub use metrics::PipelineMetrics;
 pub use options::PipelineOptions;
 pub use publisher::{OutboxPublisher, PublishError, QueueSet};
 pub use status::{AgentStatus, StatusSnapshot};
+pub use webhook::{Delivery, DeliveryError, DeliveryOutcome, WebhookReceiver};
 
 /// Why a poll cycle of one repository stopped: a list of the repository could not be read, or
 /// GitHub refused the credential, or the state database failed. (One run, attempt, job list or

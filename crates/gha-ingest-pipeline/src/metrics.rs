@@ -34,6 +34,13 @@ pub struct OutcomeLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeliveryLabels {
+    /// `workflow_run`, `workflow_job`, `ping` or `other`.
+    pub event: &'static str,
+    pub outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RunnerLabels {
     pub runner_group: String,
     pub label: String,
@@ -66,6 +73,7 @@ pub struct PipelineMetrics {
     pub(crate) event_freshness: Histogram,
     pub(crate) job_queue_wait: HistogramFamily<RunnerLabels>,
     pub(crate) last_cycle_timestamp: FloatGauge,
+    pub(crate) webhook_deliveries: Family<DeliveryLabels, Counter>,
     runner_values: Arc<BoundedValues>,
     label_values: Arc<BoundedValues>,
     /// Filled at scrape time from the state database (see [`PipelineMetrics::refresh`]).
@@ -100,6 +108,7 @@ impl Default for PipelineMetrics {
             event_freshness: freshness_histogram(),
             job_queue_wait: Family::new_with_constructor(queue_wait_histogram),
             last_cycle_timestamp: FloatGauge::default(),
+            webhook_deliveries: Family::default(),
             runner_values: Arc::default(),
             label_values: Arc::default(),
             scraped: ScrapedGauges::default(),
@@ -123,6 +132,14 @@ impl PipelineMetrics {
         // Both outcomes exist from the start, so `increase()` sees the first failure.
         for outcome in ["ok", "error"] {
             let _ = self.repo_polls.get_or_create(&OutcomeLabels { outcome });
+        }
+        // And the deliveries the webhook alert divides by, in case webhooks are turned on.
+        for event in ["workflow_run", "workflow_job"] {
+            for outcome in ["ingested", "refused", "error"] {
+                let _ = self
+                    .webhook_deliveries
+                    .get_or_create(&DeliveryLabels { event, outcome });
+            }
         }
         registry.register(
             "running",
@@ -179,6 +196,11 @@ impl PipelineMetrics {
             "Unix time the last poll cycle finished",
             self.last_cycle_timestamp.clone(),
         );
+        registry.register(
+            "webhook_deliveries",
+            "Webhook deliveries, by event (workflow_run, workflow_job, ping, other) and outcome (ingested, duplicate, stale, not_followed, ignored, malformed, refused, error)",
+            self.webhook_deliveries.clone(),
+        );
         let scraped = &self.scraped;
         registry.register(
             "open_runs",
@@ -234,6 +256,20 @@ impl PipelineMetrics {
         let _ = self
             .repo_polls
             .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    /// Counts one webhook delivery; the event name (a header anyone can send) is folded into
+    /// the events gha-ingest knows.
+    pub(crate) fn webhook_delivery(&self, event: &str, outcome: &'static str) {
+        use gha_ingest_core::webhook::{EVENT_PING, EVENT_WORKFLOW_JOB, EVENT_WORKFLOW_RUN};
+        let event = [EVENT_WORKFLOW_RUN, EVENT_WORKFLOW_JOB, EVENT_PING]
+            .into_iter()
+            .find(|known| *known == event)
+            .unwrap_or("other");
+        let _ = self
+            .webhook_deliveries
+            .get_or_create(&DeliveryLabels { event, outcome })
             .inc();
     }
 

@@ -15,11 +15,13 @@ use gha_ingest_github::{
     attempt_jobs_path, latest_jobs_path, run_path, ErrorClass, Fetched, GithubClient, GithubError,
     Priority,
 };
-use gha_ingest_store::{ChangeSet, EntityFailure, EntityKind, RunUpdate, StateStore, StoredRun};
+use gha_ingest_store::{
+    ChangeSet, Destination, EntityFailure, EntityKind, RunUpdate, StateStore, StoredRun,
+};
 
 use crate::events::EventEncoder;
 use crate::failures::{Entity, FailureBook, Readiness};
-use crate::metrics::{EventMeasure, QueueWait};
+use crate::metrics::{EventMeasure, PipelineMetrics, QueueWait};
 use crate::PollError;
 
 /// Changes gathered for one transaction, with the commits fetched for it so far.
@@ -214,14 +216,7 @@ impl RunObserver<'_> {
         source: Source,
         batch: &mut Batch,
     ) -> Result<(), PollError> {
-        let first_unfinished = match stored {
-            Some(stored) if stored.status == gha_ingest_core::github::STATUS_COMPLETED => {
-                stored.run_attempt + 1
-            }
-            Some(stored) => stored.run_attempt,
-            None => 1,
-        };
-        for attempt in first_unfinished..run.run_attempt {
+        for attempt in first_unseen_attempt(stored)..run.run_attempt {
             self.observe_past_attempt(run.id, attempt, source, batch)
                 .await?;
         }
@@ -472,34 +467,86 @@ impl RunObserver<'_> {
         batch.changes.runs.push(RunUpdate { facts });
     }
 
-    /// Job events first, then the run's, so a consumer sees a run complete after its jobs.
     fn queue_events(&self, facts: &RunFacts, source: Source, batch: &mut Batch) {
-        self.queue_job_events(&facts.jobs, source, batch);
-        let measure = EventMeasure {
-            changed_at: (source == Source::Poll).then_some(facts.updated_at),
-            queue_wait: None,
-        };
-        batch.measures.push((batch.changes.events.len(), measure));
-        batch
-            .changes
-            .events
-            .extend(self.encoder.run_event(facts, source));
+        batch.queue_run_events(self.encoder, facts, source);
     }
 
     fn queue_job_events(&self, jobs: &[JobFacts], source: Source, batch: &mut Batch) {
+        batch.queue_job_events(self.encoder, jobs, source);
+    }
+}
+
+impl Batch {
+    /// Counts the events the store queued (`queued`: positions in `changes.events`) for the
+    /// metrics queue and observes what is measured of them, queued at `now`.
+    pub(crate) fn measure_queued(
+        &self,
+        metrics: &PipelineMetrics,
+        queued: &[usize],
+        now: DateTime<Utc>,
+    ) {
+        for &position in queued {
+            let event = &self.changes.events[position];
+            if event.destination == Destination::Metrics {
+                metrics.event_queued(&event.event_type);
+            }
+        }
+        for (position, measure) in &self.measures {
+            if queued.binary_search(position).is_ok() {
+                metrics.observe_queued(measure, now);
+            }
+        }
+    }
+
+    /// Job events first, then the run's, so a consumer sees a run complete after its jobs.
+    pub(crate) fn queue_run_events(
+        &mut self,
+        encoder: &EventEncoder,
+        facts: &RunFacts,
+        source: Source,
+    ) {
+        self.queue_job_events(encoder, &facts.jobs, source);
+        let measure = EventMeasure {
+            changed_at: measures_freshness(source).then_some(facts.updated_at),
+            queue_wait: None,
+        };
+        self.measures.push((self.changes.events.len(), measure));
+        self.changes.events.extend(encoder.run_event(facts, source));
+    }
+
+    pub(crate) fn queue_job_events(
+        &mut self,
+        encoder: &EventEncoder,
+        jobs: &[JobFacts],
+        source: Source,
+    ) {
         for job in jobs {
             let changed_at = job.completed_at.or(job.started_at).or(job.created_at);
             let measure = EventMeasure {
-                changed_at: changed_at.filter(|_| source == Source::Poll),
+                changed_at: changed_at.filter(|_| measures_freshness(source)),
                 queue_wait: QueueWait::of(job),
             };
-            batch.measures.push((batch.changes.events.len(), measure));
-            batch
-                .changes
-                .events
-                .extend(self.encoder.job_event(job, source));
+            self.measures.push((self.changes.events.len(), measure));
+            self.changes.events.extend(encoder.job_event(job, source));
         }
     }
+}
+
+/// The first attempt of a run that polling has not read to its end: the attempt after a
+/// completed one, the attempt still open, or the first of a run never seen.
+pub(crate) fn first_unseen_attempt(stored: Option<&StoredRun>) -> u32 {
+    match stored {
+        Some(stored) if stored.status == gha_ingest_core::github::STATUS_COMPLETED => {
+            stored.run_attempt + 1
+        }
+        Some(stored) => stored.run_attempt,
+        None => 1,
+    }
+}
+
+/// Freshness is measured on live facts, not on history read back.
+fn measures_freshness(source: Source) -> bool {
+    matches!(source, Source::Poll | Source::Webhook)
 }
 
 /// Whether GitHub's view of a run differs from the stored one in anything we publish.

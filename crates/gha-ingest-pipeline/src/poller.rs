@@ -17,7 +17,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use gha_ingest_core::Source;
 use gha_ingest_github::{Fetched, RunQuery};
-use gha_ingest_store::{CatchupChange, CatchupRange, CursorUpdate, Destination, RepoCursor};
+use gha_ingest_store::{CatchupChange, CatchupRange, CursorUpdate, RepoCursor};
 use tokio::sync::Notify;
 
 use crate::metrics::PipelineMetrics;
@@ -320,27 +320,11 @@ impl RepoPoller<'_> {
             .store
             .apply_changes_queued(self.observer.repo, &batch.changes)
             .await?;
-        self.measure(&batch, &queued);
+        batch.measure_queued(self.metrics, &queued, self.observer.encoder.clock.now());
         cycle.events_queued += queued.len() as u64;
         if !queued.is_empty() {
             self.published.notify_one();
         }
         Ok(())
-    }
-
-    /// Counts the events the store queued (for the metrics queue) and observes their measures.
-    fn measure(&self, batch: &Batch, queued: &[usize]) {
-        let now = self.observer.encoder.clock.now();
-        for &position in queued {
-            let event = &batch.changes.events[position];
-            if event.destination == Destination::Metrics {
-                self.metrics.event_queued(&event.event_type);
-            }
-        }
-        for (position, measure) in &batch.measures {
-            if queued.binary_search(position).is_ok() {
-                self.metrics.observe_queued(measure, now);
-            }
-        }
     }
 }

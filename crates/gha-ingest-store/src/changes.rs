@@ -1,8 +1,12 @@
-//! The single write path of the pipeline agent: one `ChangeSet`, one transaction.
+//! The single write path of the pipeline agent: one `ChangeSet`, one transaction, whether the
+//! changes were polled or delivered by a webhook (then with the delivery's id, in the same
+//! transaction, so a delivery is taken in once).
 
 use chrono::{DateTime, Utc};
-use gha_ingest_core::facts::{CommitFacts, RunFacts};
+use gha_ingest_core::facts::{CommitFacts, JobFacts, RunFacts};
+use gha_ingest_core::github::{JOB_PROGRESS, JOB_PROGRESS_OTHER};
 use gha_ingest_core::RepoName;
+use sqlx::SqliteConnection;
 
 use crate::database::StateStore;
 use crate::error::{QueryContext, StoreError};
@@ -25,6 +29,15 @@ pub struct ChangeSet {
     pub resolved_failures: Vec<String>,
     /// Open runs given up on (unreadable): no longer followed.
     pub stop_following: Vec<u64>,
+    /// Jobs seen on their own (a `workflow_job` webhook), stored only under a run already
+    /// stored; a job's state never moves backwards.
+    pub jobs: Vec<JobFacts>,
+    /// Runs learned from a webhook: followed (read by the next poll, completed or not) until a
+    /// poll has read their jobs and commit, which a webhook does not carry.
+    pub confirm_by_polling: Vec<u64>,
+    /// A webhook saw the repository change: it is polled at the interval again (its quiet
+    /// count cleared), so a poll soon reads what the webhook did not carry.
+    pub activity: bool,
 }
 
 impl ChangeSet {
@@ -37,6 +50,9 @@ impl ChangeSet {
             && self.failures.is_empty()
             && self.resolved_failures.is_empty()
             && self.stop_following.is_empty()
+            && self.jobs.is_empty()
+            && self.confirm_by_polling.is_empty()
+            && !self.activity
     }
 }
 
@@ -101,10 +117,53 @@ impl StateStore {
         repo: &RepoName,
         changes: &ChangeSet,
     ) -> Result<Vec<usize>, StoreError> {
+        let mut transaction = self.pool.begin().await.during("begin change set")?;
+        let queued = self.write_changes(&mut transaction, repo, changes).await?;
+        transaction.commit().await.during("commit change set")?;
+        Ok(queued)
+    }
+
+    /// Applies the changes a webhook delivery brought, once per `delivery_id`: `None` when this
+    /// delivery was taken in before (nothing is written), else the positions of the events
+    /// queued, as [`apply_changes_queued`](Self::apply_changes_queued).
+    pub async fn apply_delivery(
+        &self,
+        delivery_id: &str,
+        event: &str,
+        repo: &RepoName,
+        changes: &ChangeSet,
+    ) -> Result<Option<Vec<usize>>, StoreError> {
+        let mut transaction = self.pool.begin().await.during("begin delivery")?;
+        if !record_delivery(&mut transaction, delivery_id, event, self.clock.now()).await? {
+            return Ok(None);
+        }
+        let queued = self.write_changes(&mut transaction, repo, changes).await?;
+        transaction.commit().await.during("commit delivery")?;
+        Ok(Some(queued))
+    }
+
+    /// Records a delivery that brings no changes (a ping, an event not used, a repository not
+    /// followed), so that it too is recognised when sent again. Returns whether it was new.
+    pub async fn record_delivery(
+        &self,
+        delivery_id: &str,
+        event: &str,
+    ) -> Result<bool, StoreError> {
+        let mut transaction = self.pool.begin().await.during("begin delivery")?;
+        let new = record_delivery(&mut transaction, delivery_id, event, self.clock.now()).await?;
+        transaction.commit().await.during("commit delivery")?;
+        Ok(new)
+    }
+
+    async fn write_changes(
+        &self,
+        transaction: &mut SqliteConnection,
+        repo: &RepoName,
+        changes: &ChangeSet,
+    ) -> Result<Vec<usize>, StoreError> {
         let now = to_text(self.clock.now());
         let today = day_text(self.clock.now());
         let repo_name = repo.to_string();
-        let mut transaction = self.pool.begin().await.during("begin change set")?;
 
         for update in &changes.runs {
             let facts = &update.facts;
@@ -133,19 +192,37 @@ impl StateStore {
             .await
             .during("upsert run")?;
             for job in &facts.jobs {
-                sqlx::query(
-                    "INSERT INTO jobs (job_id, run_id, run_attempt, status, facts) VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (job_id) DO UPDATE SET status = excluded.status, facts = excluded.facts",
-                )
-                .bind(job.job_id as i64)
+                upsert_job(transaction, job).await?;
+            }
+        }
+        for job in &changes.jobs {
+            let run_stored = sqlx::query("SELECT 1 FROM runs WHERE run_id = ?1")
                 .bind(job.run_id as i64)
-                .bind(i64::from(job.run_attempt))
-                .bind(&job.status)
-                .bind(serde_json::to_string(job).expect("job facts always serialize"))
+                .fetch_optional(&mut *transaction)
+                .await
+                .during("find a job's run")?
+                .is_some();
+            if run_stored {
+                upsert_job(transaction, job).await?;
+            }
+        }
+        if changes.activity {
+            sqlx::query(
+                "UPDATE repo_cursors SET quiet_polls = 0,
+                   next_poll_at = CASE WHEN consecutive_errors = 0 THEN NULL ELSE next_poll_at END
+                 WHERE repo = ?1",
+            )
+            .bind(&repo_name)
+            .execute(&mut *transaction)
+            .await
+            .during("note activity")?;
+        }
+        for run_id in &changes.confirm_by_polling {
+            sqlx::query("UPDATE runs SET is_open = 1 WHERE run_id = ?1")
+                .bind(*run_id as i64)
                 .execute(&mut *transaction)
                 .await
-                .during("upsert job")?;
-            }
+                .during("follow run until polled")?;
         }
 
         for commit in &changes.commits {
@@ -223,10 +300,10 @@ impl StateStore {
         }
 
         for failure in &changes.failures {
-            upsert_failure(&mut transaction, failure).await?;
+            upsert_failure(transaction, failure).await?;
         }
         for key in &changes.resolved_failures {
-            resolve_failure(&mut transaction, key).await?;
+            resolve_failure(transaction, key).await?;
         }
         for run_id in &changes.stop_following {
             sqlx::query("UPDATE runs SET is_open = 0 WHERE run_id = ?1")
@@ -266,8 +343,56 @@ impl StateStore {
             .during("queue event")?;
             queued.push(position);
         }
-
-        transaction.commit().await.during("commit change set")?;
         Ok(queued)
     }
+}
+
+/// `core::github::job_progress` as SQL over `column`: a job's state is stored only over one that
+/// came no further, so a late answer or an older webhook delivery never moves it backwards.
+fn job_progress_sql(column: &str) -> String {
+    let cases: String = JOB_PROGRESS
+        .iter()
+        .map(|(status, progress)| format!(" WHEN '{status}' THEN {progress}"))
+        .collect();
+    format!("CASE {column}{cases} ELSE {JOB_PROGRESS_OTHER} END")
+}
+
+async fn upsert_job(transaction: &mut SqliteConnection, job: &JobFacts) -> Result<(), StoreError> {
+    let query = format!(
+        "INSERT INTO jobs (job_id, run_id, run_attempt, status, facts) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (job_id) DO UPDATE SET status = excluded.status, facts = excluded.facts
+         WHERE {} >= {}",
+        job_progress_sql("excluded.status"),
+        job_progress_sql("jobs.status"),
+    );
+    sqlx::query(&query)
+        .bind(job.job_id as i64)
+        .bind(job.run_id as i64)
+        .bind(i64::from(job.run_attempt))
+        .bind(&job.status)
+        .bind(serde_json::to_string(job).expect("job facts always serialize"))
+        .execute(&mut *transaction)
+        .await
+        .during("upsert job")?;
+    Ok(())
+}
+
+/// Inserts the delivery's id; `false` when it was there already.
+async fn record_delivery(
+    transaction: &mut SqliteConnection,
+    delivery_id: &str,
+    event: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let inserted = sqlx::query(
+        "INSERT OR IGNORE INTO webhook_deliveries (delivery_id, event, received_at) VALUES (?1, ?2, ?3)",
+    )
+    .bind(delivery_id)
+    .bind(event)
+    .bind(to_text(now))
+    .execute(&mut *transaction)
+    .await
+    .during("record delivery")?
+    .rows_affected();
+    Ok(inserted == 1)
 }

@@ -17,6 +17,9 @@ use crate::time::{day_text, to_text};
 
 /// How long a message the queue refused for good stays in the outbox for an operator to see.
 pub const PARKED_RETENTION_DAYS: i64 = 14;
+/// How long a webhook delivery's id is remembered: past the longest window in which GitHub
+/// redelivers (3 days on github.com, 7 on GitHub Enterprise Server).
+pub const DELIVERY_RETENTION_DAYS: i64 = 8;
 
 /// What one pruning pass removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -27,18 +30,26 @@ pub struct PruneReport {
     pub etags: u64,
     pub failures: u64,
     pub parked: u64,
+    pub deliveries: u64,
 }
 
 impl PruneReport {
     pub fn total(&self) -> u64 {
-        self.runs + self.jobs + self.commits + self.etags + self.failures + self.parked
+        self.runs
+            + self.jobs
+            + self.commits
+            + self.etags
+            + self.failures
+            + self.parked
+            + self.deliveries
     }
 }
 
 impl StateStore {
     /// Removes state older than `horizon` (completed runs last updated before it, commits
     /// fetched before it, failures given up on before it), ETags not used for `etag_idle_days`,
-    /// and parked messages older than [`PARKED_RETENTION_DAYS`].
+    /// parked messages older than [`PARKED_RETENTION_DAYS`] and webhook delivery ids older than
+    /// [`DELIVERY_RETENTION_DAYS`].
     pub async fn prune_state(
         &self,
         horizon: DateTime<Utc>,
@@ -88,6 +99,12 @@ impl StateStore {
                 .await
                 .during("prune parked messages")?
                 .rows_affected();
+        let deliveries = sqlx::query("DELETE FROM webhook_deliveries WHERE received_at < ?1")
+            .bind(to_text(now - Duration::days(DELIVERY_RETENTION_DAYS)))
+            .execute(&mut *transaction)
+            .await
+            .during("prune webhook deliveries")?
+            .rows_affected();
         transaction.commit().await.during("commit state prune")?;
         Ok(PruneReport {
             runs,
@@ -96,6 +113,7 @@ impl StateStore {
             etags,
             failures,
             parked,
+            deliveries,
         })
     }
 

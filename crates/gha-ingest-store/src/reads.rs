@@ -192,6 +192,15 @@ impl StateStore {
             .flatten())
     }
 
+    /// The status last stored for a job.
+    pub async fn job_status(&self, job_id: u64) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT status FROM jobs WHERE job_id = ?1")
+            .bind(job_id as i64)
+            .fetch_optional(&self.pool)
+            .await
+            .during("read job status")
+    }
+
     /// The jobs last observed for one attempt of a run, ordered by id.
     pub async fn attempt_jobs(
         &self,
@@ -267,6 +276,29 @@ impl StateStore {
             .await
             .during("remove repository")?;
         Ok(result.rows_affected() == 1)
+    }
+
+    /// The followed repository (configured, discovered or added) that `repo` names, spelt as it
+    /// is followed: GitHub's names ignore case, and events carry the followed spelling.
+    pub async fn followed_repository(
+        &self,
+        repo: &RepoName,
+    ) -> Result<Option<RepoName>, StoreError> {
+        let name: Option<String> = sqlx::query_scalar(
+            "SELECT full_name FROM repositories WHERE full_name = ?1 COLLATE NOCASE
+             ORDER BY full_name = ?1 DESC LIMIT 1",
+        )
+        .bind(repo.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .during("find repository")?;
+        name.map(|name| {
+            name.parse().map_err(|err| StoreError::Corrupt {
+                operation: "find repository",
+                detail: format!("{err}"),
+            })
+        })
+        .transpose()
     }
 
     pub async fn repositories(&self) -> Result<Vec<RepositoryEntry>, StoreError> {

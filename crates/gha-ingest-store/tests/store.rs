@@ -311,3 +311,65 @@ async fn the_viewer_history_is_bounded_but_the_pollers_state_is_kept() {
         .collect();
     assert_eq!(shown, vec![6]);
 }
+
+#[tokio::test]
+async fn a_job_state_read_earlier_never_replaces_a_later_one_and_a_delivery_is_taken_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StateStore::open(&dir.path().join("state.sqlite"))
+        .await
+        .unwrap();
+    let job = |status: &str| {
+        let mut facts: gha_ingest_core::facts::JobFacts =
+            serde_json::from_value(serde_json::json!({
+                "repo": "octo/hello", "run_id": 1, "run_attempt": 1, "job_id": 10,
+                "job_name": "build", "workflow_name": "CI", "status": status, "conclusion": null,
+                "head_sha": "abc", "head_branch": "main", "created_at": null, "started_at": null,
+                "completed_at": null, "queue_seconds": null, "duration_seconds": null,
+                "html_url": null, "runner_id": null, "runner_name": null, "runner_group_id": null,
+                "runner_group_name": null, "labels": [], "steps": []
+            }))
+            .unwrap();
+        facts.status = status.to_string();
+        facts
+    };
+    // A job on its own is kept only under a stored run.
+    let alone = ChangeSet {
+        jobs: vec![job("queued")],
+        ..ChangeSet::default()
+    };
+    store.apply_changes(&repo(), &alone).await.unwrap();
+    assert_eq!(store.job_status(10).await.unwrap(), None);
+
+    let mut in_progress = run(1, 1, "in_progress");
+    in_progress.jobs = vec![job("completed")];
+    let changes = ChangeSet {
+        runs: vec![RunUpdate { facts: in_progress }],
+        ..ChangeSet::default()
+    };
+    store.apply_changes(&repo(), &changes).await.unwrap();
+    let late = ChangeSet {
+        jobs: vec![job("in_progress")],
+        ..ChangeSet::default()
+    };
+    assert_eq!(
+        store
+            .apply_delivery("d-1", "workflow_job", &repo(), &late)
+            .await
+            .unwrap(),
+        Some(vec![])
+    );
+    assert_eq!(
+        store.job_status(10).await.unwrap().as_deref(),
+        Some("completed")
+    );
+    assert_eq!(
+        store
+            .apply_delivery("d-1", "workflow_job", &repo(), &late)
+            .await
+            .unwrap(),
+        None,
+        "the same delivery twice"
+    );
+    assert!(!store.record_delivery("d-1", "workflow_job").await.unwrap());
+    assert!(store.record_delivery("d-2", "ping").await.unwrap());
+}

@@ -23,6 +23,12 @@ pub enum ApiError {
     /// A token that is not the one this route needs.
     #[error("the token is not valid for this route")]
     WrongToken,
+    /// A webhook delivery without a valid `X-Hub-Signature-256`.
+    #[error("{0}")]
+    BadSignature(String),
+    /// A body larger than the route accepts.
+    #[error("{0}")]
+    TooLarge(String),
     /// The client must slow down: too many wrong tokens, downloads or concurrent downloads.
     #[error("{message}")]
     TooManyRequests {
@@ -58,7 +64,10 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::MissingToken | ApiError::MissingReadToken => StatusCode::UNAUTHORIZED,
+            ApiError::MissingToken | ApiError::MissingReadToken | ApiError::BadSignature(_) => {
+                StatusCode::UNAUTHORIZED
+            }
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::TimedOut(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::WrongToken | ApiError::MutationsDisabled => StatusCode::FORBIDDEN,
@@ -79,6 +88,8 @@ impl ApiError {
             ApiError::MissingToken => ApiError::MissingToken,
             ApiError::MissingReadToken => ApiError::MissingReadToken,
             ApiError::WrongToken => ApiError::WrongToken,
+            ApiError::BadSignature(text) => ApiError::BadSignature(text.clone()),
+            ApiError::TooLarge(text) => ApiError::TooLarge(text.clone()),
             ApiError::TooManyRequests {
                 message,
                 retry_after,
@@ -115,7 +126,7 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(axum::http::header::RETRY_AFTER, seconds.into());
         }
-        if status == StatusCode::UNAUTHORIZED {
+        if matches!(self, ApiError::MissingToken | ApiError::MissingReadToken) {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
                 axum::http::HeaderValue::from_static("Bearer"),

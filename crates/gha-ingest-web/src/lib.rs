@@ -9,7 +9,8 @@
 //! The port may be reachable by anyone (`0.0.0.0` in a container), so every layer assumes a
 //! hostile client: a foreign `Host` is refused before routing (`host.rs`), every read needs the
 //! read token and every change the admin token (`auth.rs`), failed token attempts are throttled,
-//! the log viewer cannot be used to drain GitHub's budget or the disk (`logs.rs`), readiness is a
+//! the log viewer cannot be used to drain GitHub's budget or the disk (`logs.rs`), webhook
+//! deliveries are taken in only with a valid signature (`webhooks.rs`), readiness is a
 //! cached probe (`health.rs`), and every answer carries browser hardening headers
 //! (`headers.rs`). Errors become HTTP answers in exactly one place, `error.rs`.
 
@@ -23,12 +24,14 @@ mod health;
 mod host;
 mod logs;
 mod metrics;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
 use axum::Router;
 use gha_ingest_github::{GithubAccess, GithubClient};
@@ -42,6 +45,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub use error::ApiError;
+pub use webhooks::WebhookEndpoint;
 
 /// Everything the web server reads from or acts on. Built once by the binary.
 pub struct WebState {
@@ -71,6 +75,8 @@ pub struct WebState {
     pub poll_interval_secs: u64,
     /// The longest a quiet repository waits between two polls.
     pub quiet_poll_max_secs: u64,
+    /// The webhook receiver; `None` when webhooks are off.
+    pub webhooks: Option<WebhookEndpoint>,
 }
 
 /// The bearer tokens and the names the server answers to.
@@ -155,6 +161,7 @@ impl std::fmt::Debug for WebState {
             .field("readiness_ttl", &self.readiness_ttl)
             .field("poll_interval_secs", &self.poll_interval_secs)
             .field("quiet_poll_max_secs", &self.quiet_poll_max_secs)
+            .field("webhooks", &self.webhooks)
             .finish()
     }
 }
@@ -164,7 +171,15 @@ pub(crate) type SharedState = Arc<AppState>;
 
 /// All routes of the server, behind the host check and the hardening headers.
 fn router(shared: SharedState) -> Router {
-    Router::new()
+    let mut routes = Router::new();
+    if let Some(endpoint) = &shared.webhooks {
+        // Authenticated by its signature, not a token: GitHub sends none.
+        routes = routes.route(
+            &endpoint.path,
+            post(webhooks::receive).layer(DefaultBodyLimit::max(endpoint.max_body_bytes)),
+        );
+    }
+    routes
         .route("/", get(dashboard::page))
         .route("/assets/dashboard.js", get(dashboard::script))
         .route("/assets/dashboard.css", get(dashboard::stylesheet))

@@ -6,17 +6,18 @@ use std::time::Duration;
 
 use anyhow::Context;
 use gha_ingest_config::{QueueBackend, Settings};
-use gha_ingest_core::RepoName;
+use gha_ingest_core::{Clock, RepoName};
 use gha_ingest_github::{BudgetOptions, ClientOptions, GithubAccess, GithubApp, GithubClient};
 use gha_ingest_logs::{LogAgent, LogAgentOptions, LogAgentStatus, LogQueues};
 use gha_ingest_pipeline::{
     AgentStatus, FailurePolicy, OutboxPublisher, PipelineAgent, PipelineOptions, QueueSet,
+    WebhookReceiver,
 };
 use gha_ingest_queue::{
     EmbeddedQueue, EmbeddedQueueOptions, MessageLimits, MessageQueue, SqsQueue, SqsQueueSettings,
 };
 use gha_ingest_store::StateStore;
-use gha_ingest_web::WebState;
+use gha_ingest_web::{WebState, WebhookEndpoint};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -34,6 +35,7 @@ struct WebParts {
     log_status: Option<Arc<LogAgentStatus>>,
     trigger: Option<Arc<Notify>>,
     queues: Vec<(String, Arc<dyn MessageQueue>)>,
+    webhooks: Option<WebhookEndpoint>,
 }
 
 /// Runs the selected agents until `shutdown` is cancelled.
@@ -74,10 +76,12 @@ pub async fn run(
             OutboxPublisher::new(store.clone(), queues, published.clone(), status.clone())
                 .with_drain_deadline(work_grace(&settings));
         tasks.spawn(publisher.run(shutdown.clone()));
+        let options = pipeline_options(&settings);
+        web.webhooks = webhook_endpoint(&settings, &store, &options, &status, &published);
         let agent = PipelineAgent::new(
             access.clone(),
             store.clone(),
-            pipeline_options(&settings),
+            options,
             status.clone(),
             published,
         )
@@ -85,6 +89,9 @@ pub async fn run(
         web.pipeline_status = Some(status);
         web.trigger = Some(agent.trigger());
         tasks.spawn(agent.run(shutdown.clone()));
+    }
+    if settings.webhooks.enabled && !run_pipeline {
+        tracing::warn!("webhooks are enabled but the pipeline agent does not run in this process; deliveries are not received here");
     }
     if run_logs {
         let queues = LogQueues {
@@ -120,6 +127,7 @@ pub async fn run(
             metrics_repo_label: settings.telemetry.metrics_repo_label,
             poll_interval_secs: settings.pipeline.poll_interval_secs,
             quiet_poll_max_secs: settings.pipeline.quiet_poll_max_secs,
+            webhooks: web.webhooks,
         };
         let web_shutdown = shutdown.clone();
         tasks.spawn(async move {
@@ -398,4 +406,37 @@ async fn embedded(
         .await
         .with_context(|| format!("opening embedded queue {name} in {}", path.display()))?;
     Ok(Arc::new(queue))
+}
+
+/// The webhook receiver, when webhooks are on: it writes to the pipeline's store and outbox and
+/// counts into its metrics.
+fn webhook_endpoint(
+    settings: &Settings,
+    store: &StateStore,
+    options: &PipelineOptions,
+    status: &AgentStatus,
+    published: &Arc<Notify>,
+) -> Option<WebhookEndpoint> {
+    let webhooks = &settings.webhooks;
+    if !webhooks.enabled {
+        return None;
+    }
+    let secrets = [&webhooks.secret, &webhooks.previous_secret]
+        .into_iter()
+        .flatten()
+        .map(|secret| secret.to_secret_string())
+        .collect();
+    tracing::info!(path = %webhooks.path, "receiving webhooks");
+    Some(WebhookEndpoint {
+        path: webhooks.path.clone(),
+        secrets,
+        max_body_bytes: usize::try_from(webhooks.max_body_bytes).unwrap_or(usize::MAX),
+        receiver: WebhookReceiver::new(
+            store.clone(),
+            options,
+            status.metrics().clone(),
+            published.clone(),
+            Clock::wall(),
+        ),
+    })
 }

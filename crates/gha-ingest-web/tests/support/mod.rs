@@ -204,6 +204,7 @@ impl Harness {
             metrics_repo_label: true,
             poll_interval_secs: 30,
             quiet_poll_max_secs: 600,
+            webhooks: None,
         };
         let shown = format!("{state:?}");
         assert!(

@@ -1,0 +1,349 @@
+//! GitHub's webhooks as they reach a running daemon: signed deliveries POSTed over HTTP to the
+//! binary, events read back from SQS on moto, polling of the simulator beside them.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use gha_ingest_core::RepoName;
+use gha_ingest_queue::testing::{free_loopback_port, unique_queue_name, MotoServer};
+use gha_ingest_queue::MessageLimits;
+use gha_ingest_sim::RunSpec;
+use gha_ingest_store::StateStore;
+use gha_ingest_tests::process::{base_command, stop_gracefully, wait_until, DaemonChild};
+use gha_ingest_tests::*;
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+const SECRET: &str = "webhook-secret-0123456789";
+const PREVIOUS_SECRET: &str = "webhook-secret-previous-987";
+/// Long enough that the deliveries of a test land between two polls of its repository.
+const POLL_INTERVAL_SECS: u64 = 15;
+
+/// Sends deliveries as GitHub does: JSON, `X-GitHub-Event`, `X-GitHub-Delivery`, and
+/// `X-Hub-Signature-256` over the exact bytes sent.
+struct Sender {
+    url: String,
+    http: reqwest::Client,
+}
+
+impl Sender {
+    async fn deliver(&self, event: &str, id: &str, payload: &Value) -> (u16, Value) {
+        self.deliver_signed(event, id, payload, Some(SECRET)).await
+    }
+
+    async fn deliver_signed(
+        &self,
+        event: &str,
+        id: &str,
+        payload: &Value,
+        secret: Option<&str>,
+    ) -> (u16, Value) {
+        let body = serde_json::to_vec(payload).unwrap();
+        let mut request = self
+            .http
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("user-agent", "GitHub-Hookshot/test")
+            .header("x-github-event", event)
+            .header("x-github-delivery", id);
+        if let Some(secret) = secret {
+            request = request.header("x-hub-signature-256", signature(secret, &body));
+        }
+        let response = request.body(body).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+fn signature(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+fn run_payload(action: &str, run: Value) -> Value {
+    json!({"action": action, "workflow_run": run, "repository": {"full_name": REPO},
+           "sender": {"login": "octocat"}})
+}
+
+fn job_payload(action: &str, job: Value) -> Value {
+    json!({"action": action, "workflow_job": job, "repository": {"full_name": REPO},
+           "sender": {"login": "octocat"}})
+}
+
+/// The daemon with webhooks on at `port`, polling the simulator every [`POLL_INTERVAL_SECS`],
+/// publishing to `queue_url` on moto.
+fn spawn_daemon(sim_url: &str, dir: &Path, port: u16, queue_url: &str) -> DaemonChild {
+    let log = std::fs::File::create(dir.join("daemon.log")).unwrap();
+    let moto = MotoServer::shared();
+    let mut command: Command = base_command();
+    command
+        .arg("run")
+        .env("GITHUB_API_URL", sim_url)
+        .env("GITHUB_TOKEN", TEST_TOKEN)
+        .env("GHA_INGEST__PIPELINE__REPOSITORIES", REPO)
+        .env(
+            "GHA_INGEST__PIPELINE__POLL_INTERVAL_SECS",
+            POLL_INTERVAL_SECS.to_string(),
+        )
+        .env("GHA_INGEST__HTTP__LISTEN", format!("127.0.0.1:{port}"))
+        .env("GHA_INGEST__STORE__PATH", dir.join("state.sqlite"))
+        .env("GHA_INGEST__QUEUE__BACKEND", "sqs")
+        .env("GHA_INGEST__QUEUE__METRICS_QUEUE", queue_url)
+        .env("GHA_INGEST__QUEUE__SQS__ENDPOINT_URL", moto.endpoint_url())
+        .env("GHA_INGEST__LOGS__ENABLED", "false")
+        .env("GHA_INGEST__WEBHOOKS__ENABLED", "true")
+        .env("GHA_INGEST_WEBHOOK_SECRET", SECRET)
+        .env("GHA_INGEST_WEBHOOK_PREVIOUS_SECRET", PREVIOUS_SECRET)
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log));
+    for (key, value) in moto.env_vars() {
+        command.env(key, value);
+    }
+    DaemonChild::spawn(&mut command)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_deliveries_are_the_facts_polling_derives_and_forged_or_late_ones_change_nothing() {
+    let sim = start_realtime_sim().await;
+    let handle = sim.handle();
+    handle.add_repo("acme", "webapp");
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("daemon.log");
+    let moto = MotoServer::shared();
+    let name = unique_queue_name("webhooks");
+    let queue_url = moto.create_queue(&name, None).await;
+    let port = free_loopback_port();
+    let mut daemon = spawn_daemon(&sim.api_url(), dir.path(), port, &queue_url);
+    let store = StateStore::open(&dir.path().join("state.sqlite"))
+        .await
+        .unwrap();
+    let repo: RepoName = REPO.parse().unwrap();
+    wait_until("the first poll", &log, Duration::from_secs(60), || async {
+        store
+            .cursor(&repo)
+            .await
+            .is_ok_and(|cursor| cursor.last_poll_ok_at.is_some())
+    })
+    .await;
+    let sender = Sender {
+        url: format!("http://127.0.0.1:{port}/webhooks/github"),
+        http: reqwest::Client::new(),
+    };
+
+    // A run starts: GitHub says so at once.
+    let run_id = handle.create_run(
+        REPO,
+        RunSpec {
+            jobs: 3,
+            queue_secs: 1,
+            run_secs: 1,
+            ..RunSpec::default()
+        },
+    );
+    let requested = run_payload("requested", handle.run_json(REPO, run_id));
+    assert_eq!(
+        sender
+            .deliver("workflow_run", "d-run-requested", &requested)
+            .await,
+        (200, json!({"outcome": "ingested"}))
+    );
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let jobs: Vec<Value> = handle
+        .job_ids(run_id, 1)
+        .into_iter()
+        .map(|job_id| handle.job_json(job_id))
+        .collect();
+    assert!(jobs.iter().all(|job| job["status"] == "completed"));
+    let completed_job = job_payload("completed", jobs[0].clone());
+
+    // Forged: unsigned, or signed with another secret. Refused, and nothing of it is kept, not
+    // even its delivery id.
+    for secret in [None, Some("not-the-webhook-secret")] {
+        let (status, _) = sender
+            .deliver_signed("workflow_job", "d-job-0", &completed_job, secret)
+            .await;
+        assert_eq!(status, 401, "secret {secret:?}");
+    }
+    assert_eq!(
+        store
+            .job_status(jobs[0]["id"].as_u64().unwrap())
+            .await
+            .unwrap(),
+        None,
+        "a refused delivery stored its job"
+    );
+
+    // Genuine: the first two jobs' completions (the third one's delivery is lost), one signed
+    // with the previous secret (a rotation in progress), then the run's completion.
+    assert_eq!(
+        sender
+            .deliver("workflow_job", "d-job-0", &completed_job)
+            .await,
+        (200, json!({"outcome": "ingested"}))
+    );
+    let second_job = job_payload("completed", jobs[1].clone());
+    assert_eq!(
+        sender
+            .deliver_signed(
+                "workflow_job",
+                "d-job-1",
+                &second_job,
+                Some(PREVIOUS_SECRET)
+            )
+            .await,
+        (200, json!({"outcome": "ingested"}))
+    );
+    let completed = run_payload("completed", handle.run_json(REPO, run_id));
+    assert_eq!(
+        sender
+            .deliver("workflow_run", "d-run-completed", &completed)
+            .await,
+        (200, json!({"outcome": "ingested"}))
+    );
+
+    // Replayed, late, elsewhere, or of no use: taken, but nothing changes.
+    assert_eq!(
+        sender
+            .deliver("workflow_run", "d-run-completed", &completed)
+            .await,
+        (200, json!({"outcome": "duplicate"}))
+    );
+    let mut older = jobs[0].clone();
+    older["status"] = json!("in_progress");
+    older["conclusion"] = Value::Null;
+    older["completed_at"] = Value::Null;
+    assert_eq!(
+        sender
+            .deliver(
+                "workflow_job",
+                "d-job-0-late",
+                &job_payload("in_progress", older)
+            )
+            .await,
+        (200, json!({"outcome": "stale"}))
+    );
+    assert_eq!(
+        store
+            .job_status(jobs[0]["id"].as_u64().unwrap())
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("completed"),
+        "a late delivery moved the job back"
+    );
+    let mut elsewhere = completed.clone();
+    elsewhere["repository"]["full_name"] = json!("someone/else");
+    assert_eq!(
+        sender
+            .deliver("workflow_run", "d-elsewhere", &elsewhere)
+            .await,
+        (200, json!({"outcome": "not_followed"}))
+    );
+    assert_eq!(
+        sender
+            .deliver(
+                "ping",
+                "d-ping",
+                &json!({"zen": "Keep it logically awesome."})
+            )
+            .await,
+        (200, json!({"outcome": "ignored"}))
+    );
+    assert_eq!(
+        sender
+            .deliver("workflow_run", "d-bad", &json!({"action": "completed"}))
+            .await
+            .0,
+        400
+    );
+
+    // What the deliveries carried is on the queue before any poll, as webhook facts; then the
+    // next poll (the deliveries made the repository active) brings the lost job's completion
+    // and the commit, which no webhook carries.
+    let queue = moto.connect(&name, MessageLimits::default()).await;
+    let mut messages = Vec::new();
+    let job_ids: Vec<u64> = jobs.iter().map(|job| job["id"].as_u64().unwrap()).collect();
+    let run_completed = format!("run-{run_id}-1-completed");
+    let all_there = |messages: &[Received]| {
+        let ids: HashSet<&str> = messages.iter().map(Received::event_id).collect();
+        job_ids
+            .iter()
+            .all(|job_id| ids.contains(format!("job-{job_id}-completed").as_str()))
+            && ids.contains(run_completed.as_str())
+            && messages.iter().any(|m| m.event_type() == "commit_metrics")
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while !all_there(&messages) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not every fact of the run arrived: {:?}; daemon output:\n{}",
+            messages.iter().map(Received::event_id).collect::<Vec<_>>(),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        messages.extend(drain(&queue).await);
+    }
+
+    let by_id: BTreeMap<&str, &Received> = messages
+        .iter()
+        .map(|message| (message.event_id(), message))
+        .collect();
+    let source = |id: &str| by_id[id].body["source"].as_str().unwrap().to_string();
+    assert_eq!(source(&run_completed), "webhook");
+    assert_eq!(source(&format!("job-{}-completed", job_ids[0])), "webhook");
+    assert_eq!(source(&format!("job-{}-completed", job_ids[1])), "webhook");
+    assert_eq!(
+        source(&format!("job-{}-completed", job_ids[2])),
+        "poll",
+        "the lost delivery's fact came from polling"
+    );
+    assert!(
+        !by_id.contains_key(format!("job-{}-in_progress", job_ids[0]).as_str()),
+        "the late delivery produced an event"
+    );
+    let run_event = &by_id[run_completed.as_str()].body["data"];
+    assert_eq!(run_event["conclusion"], "success");
+    assert_eq!(
+        run_event["jobs"].as_array().unwrap().len(),
+        2,
+        "the run's completion carries the jobs delivered before it"
+    );
+    // One fact, one id: a fact seen both ways was published once.
+    assert!(
+        duplicate_ids(&messages).is_empty(),
+        "{:?}",
+        duplicate_ids(&messages)
+    );
+    assert!(
+        !messages
+            .iter()
+            .any(|m| m.body["data"]["repo"] == "someone/else"),
+        "a repository not followed got events"
+    );
+
+    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for (labels, count) in [
+        (r#"event="workflow_job",outcome="refused""#, 2),
+        (r#"event="workflow_job",outcome="ingested""#, 2),
+        (r#"event="workflow_run",outcome="ingested""#, 2),
+        (r#"event="workflow_run",outcome="duplicate""#, 1),
+        (r#"event="workflow_job",outcome="stale""#, 1),
+        (r#"event="workflow_run",outcome="not_followed""#, 1),
+        (r#"event="ping",outcome="ignored""#, 1),
+        (r#"event="workflow_run",outcome="malformed""#, 1),
+    ] {
+        let line = format!("gha_ingest_pipeline_webhook_deliveries_total{{{labels}}} {count}");
+        assert!(metrics.contains(&line), "{line} not in /metrics");
+    }
+    stop_gracefully(&mut daemon);
+    store.close().await;
+    sim.shutdown().await;
+}
