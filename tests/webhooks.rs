@@ -343,6 +343,11 @@ async fn signed_deliveries_are_the_facts_polling_derives_and_forged_or_late_ones
         let line = format!("gha_ingest_pipeline_webhook_deliveries_total{{{labels}}} {count}");
         assert!(metrics.contains(&line), "{line} not in /metrics");
     }
+    // The lost job's completion reached the queue through the poll: one missed delivery.
+    for (labels, count) in [(r#"event="workflow_job""#, 1)] {
+        let line = format!("gha_ingest_pipeline_webhook_missed_total{{{labels}}} {count}");
+        assert!(metrics.contains(&line), "{line} not in /metrics");
+    }
     stop_gracefully(&mut daemon);
     store.close().await;
     sim.shutdown().await;

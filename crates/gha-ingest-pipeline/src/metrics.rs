@@ -7,7 +7,7 @@
 //! (the rest are `other`), because runner labels are free text chosen by each workflow.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -38,6 +38,12 @@ pub struct DeliveryLabels {
     /// `workflow_run`, `workflow_job`, `ping` or `other`.
     pub event: &'static str,
     pub outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WebhookEventLabels {
+    /// `workflow_run` or `workflow_job`.
+    pub event: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -74,6 +80,9 @@ pub struct PipelineMetrics {
     pub(crate) job_queue_wait: HistogramFamily<RunnerLabels>,
     pub(crate) last_cycle_timestamp: FloatGauge,
     pub(crate) webhook_deliveries: Family<DeliveryLabels, Counter>,
+    webhook_missed: Family<WebhookEventLabels, Counter>,
+    /// Whether a webhook receiver runs (shared by clones).
+    webhooks_received: Arc<AtomicBool>,
     runner_values: Arc<BoundedValues>,
     label_values: Arc<BoundedValues>,
     /// Filled at scrape time from the state database (see [`PipelineMetrics::refresh`]).
@@ -109,6 +118,8 @@ impl Default for PipelineMetrics {
             job_queue_wait: Family::new_with_constructor(queue_wait_histogram),
             last_cycle_timestamp: FloatGauge::default(),
             webhook_deliveries: Family::default(),
+            webhook_missed: Family::default(),
+            webhooks_received: Arc::default(),
             runner_values: Arc::default(),
             label_values: Arc::default(),
             scraped: ScrapedGauges::default(),
@@ -200,6 +211,11 @@ impl PipelineMetrics {
             "webhook_deliveries",
             "Webhook deliveries, by event (workflow_run, workflow_job, ping, other) and outcome (ingested, duplicate, stale, not_followed, ignored, malformed, refused, error)",
             self.webhook_deliveries.clone(),
+        );
+        registry.register(
+            "webhook_missed",
+            "While webhooks are received: run and job states that reached the outbox through a poll first (a delivery lost, or slower than the poll)",
+            self.webhook_missed.clone(),
         );
         let scraped = &self.scraped;
         registry.register(
@@ -296,6 +312,19 @@ impl PipelineMetrics {
                 .get_or_create(&labels)
                 .observe(wait.seconds);
         }
+        if let Some(event) = measure.polled_first {
+            if self.webhooks_received.load(Ordering::Relaxed) {
+                let _ = self
+                    .webhook_missed
+                    .get_or_create(&WebhookEventLabels { event })
+                    .inc();
+            }
+        }
+    }
+
+    /// From now on, facts found first by a poll count as missed webhook deliveries.
+    pub(crate) fn expect_webhooks(&self) {
+        self.webhooks_received.store(true, Ordering::Relaxed);
     }
 
     pub(crate) fn set_running(&self, running: bool) {
@@ -381,6 +410,9 @@ pub(crate) struct EventMeasure {
     pub changed_at: Option<DateTime<Utc>>,
     /// A completed job's wait for its runner: measured once per job, at completion.
     pub queue_wait: Option<QueueWait>,
+    /// Found by a poll: the webhook event that would have carried it first (`workflow_run`,
+    /// `workflow_job`), counted as missed while webhooks are received.
+    pub polled_first: Option<&'static str>,
 }
 
 #[derive(Debug, Clone)]

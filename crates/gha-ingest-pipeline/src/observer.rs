@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use gha_ingest_core::facts::{CommitFacts, JobFacts, RunFacts};
 use gha_ingest_core::github::{MalformedItem, WorkflowJob, WorkflowRun};
+use gha_ingest_core::webhook::{EVENT_WORKFLOW_JOB, EVENT_WORKFLOW_RUN};
 use gha_ingest_core::{RepoName, Source};
 use gha_ingest_github::{
     attempt_jobs_path, latest_jobs_path, run_path, ErrorClass, Fetched, GithubClient, GithubError,
@@ -509,6 +510,7 @@ impl Batch {
         let measure = EventMeasure {
             changed_at: measures_freshness(source).then_some(facts.updated_at),
             queue_wait: None,
+            polled_first: (source == Source::Poll).then_some(EVENT_WORKFLOW_RUN),
         };
         self.measures.push((self.changes.events.len(), measure));
         self.changes.events.extend(encoder.run_event(facts, source));
@@ -525,6 +527,7 @@ impl Batch {
             let measure = EventMeasure {
                 changed_at: changed_at.filter(|_| measures_freshness(source)),
                 queue_wait: QueueWait::of(job),
+                polled_first: (source == Source::Poll).then_some(EVENT_WORKFLOW_JOB),
             };
             self.measures.push((self.changes.events.len(), measure));
             self.changes.events.extend(encoder.job_event(job, source));

@@ -91,8 +91,9 @@ pub struct WebhookReceiver {
 }
 
 impl WebhookReceiver {
-    /// `metrics` are the pipeline agent's (`AgentStatus::metrics`); `published` the publisher's
-    /// wake-up, as given to the agent.
+    /// `metrics` are the pipeline agent's (`AgentStatus::metrics`): from now on they count what
+    /// a poll found first as a missed delivery. `published` is the publisher's wake-up, as given
+    /// to the agent.
     pub fn new(
         store: StateStore,
         options: &PipelineOptions,
@@ -100,6 +101,7 @@ impl WebhookReceiver {
         published: Arc<Notify>,
         clock: Clock,
     ) -> Self {
+        metrics.expect_webhooks();
         WebhookReceiver {
             store,
             encoder: EventEncoder {
