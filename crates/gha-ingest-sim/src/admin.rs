@@ -100,9 +100,9 @@ fn error_response(status: StatusCode, message: &str) -> Response {
 
 fn sim_error_response(error: &SimError) -> Response {
     let status = match error {
-        SimError::InvalidRepoName(_) | SimError::InvalidAppKey(_) => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
+        SimError::InvalidRepoName(_)
+        | SimError::InvalidAppKey(_)
+        | SimError::InvalidWebhookUrl(_) => StatusCode::UNPROCESSABLE_ENTITY,
         SimError::UnknownRepo(_)
         | SimError::UnknownRun { .. }
         | SimError::UnknownApp(_)

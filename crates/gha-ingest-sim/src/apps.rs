@@ -235,6 +235,16 @@ impl AppRegistry {
         self.installations.get(&installation_id)
     }
 
+    /// The installation a repository's webhook deliveries name: the oldest one that selected
+    /// it. A delivery is not a request, so this one scan over the installations is paid per
+    /// state change, never per API call.
+    pub(crate) fn installation_of_repo(&self, full_name: &str) -> Option<&Installation> {
+        let key = full_name.to_lowercase();
+        self.installations
+            .values()
+            .find(|installation| installation.repos.contains(&key))
+    }
+
     /// The installations of one App, in id order.
     pub(crate) fn installations_of(&self, app_id: u64) -> Vec<&Installation> {
         self.installations

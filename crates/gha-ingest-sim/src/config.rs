@@ -1,6 +1,6 @@
 //! The simulator's settings: the seed that makes the generated world reproducible, the token it
-//! demands, its primary and secondary rate limits, GitHub App token lifetimes and how its clock
-//! moves.
+//! demands, its primary and secondary rate limits, GitHub App token lifetimes, how it delivers
+//! webhooks and how its clock moves.
 //!
 //! Plain structs with defaults; the daemon's CLI owns parsing them from flags. Every default is
 //! GitHub's published figure, so a client tested against the defaults is tested against what
@@ -11,7 +11,7 @@ use std::time::Duration;
 /// How the simulator starts. `SimConfig::default()` is a manual clock, seed 1, no token, 5,000
 /// requests an hour for the token (or anonymous requests) and for each App installation, an
 /// hourly window, GitHub's secondary limits (900 points a minute, 100 concurrent requests) and
-/// installation tokens that live an hour.
+/// installation tokens that live an hour, and GitHub's webhook delivery timeout (10 s).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimConfig {
     /// Seed of every generated id gap, name, duration and log line.
@@ -43,6 +43,8 @@ pub struct SimConfig {
     /// as the personal access token (budget `"pat"`) instead of answering 401. For benchmarks
     /// that run third-party clients which insist on sending some token. Off by default.
     pub accept_any_token: bool,
+    /// How webhook deliveries are POSTed once `SimHandle::set_webhook` names a receiver.
+    pub webhooks: WebhookSettings,
     /// How simulated time moves.
     pub clock: ClockMode,
 }
@@ -59,6 +61,7 @@ impl Default for SimConfig {
             secondary: SecondaryLimits::default(),
             installation_token_ttl: DEFAULT_INSTALLATION_TOKEN_TTL,
             accept_any_token: false,
+            webhooks: WebhookSettings::default(),
             clock: ClockMode::Manual,
         }
     }
@@ -97,6 +100,41 @@ impl Default for SecondaryLimits {
         }
     }
 }
+
+/// How webhook deliveries leave the simulator. Timeouts are real time: a receiver is a real
+/// server, whatever the simulated clock does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebhookSettings {
+    /// How long a delivery may take, from connecting to the end of the answer, before it is
+    /// recorded as failed ("timed out"): GitHub's 10 s (30 s on GitHub Enterprise Server).
+    pub timeout: Duration,
+    /// Deliveries being POSTed at once. Each run's deliveries go out one after another in the
+    /// order its changes happened (they share a lane); different runs go out side by side.
+    pub max_concurrent: usize,
+    /// Deliveries recorded at most (`GET /app/hook/deliveries`, `SimHandle::webhook_deliveries`);
+    /// older ones are dropped first.
+    pub deliveries_kept: usize,
+    /// Request bodies recorded at most, in bytes, so a long benchmark does not hold gigabytes of
+    /// payloads (one is about 15 KB); older deliveries are dropped first.
+    pub delivery_bytes_kept: usize,
+}
+
+impl Default for WebhookSettings {
+    /// GitHub's 10 s timeout, 8 deliveries at once, 100,000 deliveries or 256 MiB of bodies kept.
+    fn default() -> Self {
+        Self {
+            timeout: DEFAULT_WEBHOOK_TIMEOUT,
+            max_concurrent: 8,
+            deliveries_kept: 100_000,
+            delivery_bytes_kept: 256 << 20,
+        }
+    }
+}
+
+/// "Your server should respond with a 2XX response within 10 seconds of receiving a webhook
+/// delivery. If your server takes longer than that to respond, then GitHub terminates the
+/// connection and considers the delivery a failure."
+pub const DEFAULT_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// GitHub's primary limit for a user token.
 pub const DEFAULT_RATE_LIMIT_PER_HOUR: u32 = 5_000;

@@ -134,7 +134,12 @@ pub(crate) fn resolve(
 pub(crate) fn admit_route(credential: Credential, route: &ApiRoute) -> Result<(), Refusal> {
     let is_app_route = matches!(
         route,
-        ApiRoute::App | ApiRoute::AppInstallations | ApiRoute::CreateInstallationToken(_)
+        ApiRoute::App
+            | ApiRoute::AppInstallations
+            | ApiRoute::CreateInstallationToken(_)
+            | ApiRoute::AppHookDeliveries
+            | ApiRoute::AppHookDelivery(_)
+            | ApiRoute::RedeliverAppHookDelivery(_)
     );
     match (credential, route) {
         (Credential::App(_), _) if is_app_route => Ok(()),

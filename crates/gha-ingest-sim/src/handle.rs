@@ -18,6 +18,7 @@ use crate::request_log::RequestLogEntry;
 use crate::spec::{RunSpec, SimError};
 use crate::state::{CachedDigest, Shared};
 use crate::stats::SimStats;
+use crate::webhooks;
 
 /// Controls a running simulator.
 #[derive(Clone)]
@@ -42,6 +43,10 @@ fn duration_to_ms(duration: Duration) -> Millis {
 impl SimHandle {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
         Self { shared }
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// The API origin, e.g. `http://127.0.0.1:40123` (no trailing slash).
@@ -102,9 +107,13 @@ impl SimHandle {
     /// `create_run` that reports a malformed repository name instead of panicking.
     pub fn try_create_run(&self, repo: &str, spec: RunSpec) -> Result<u64, SimError> {
         let now_ms = self.shared.clock.now_ms();
-        let mut world = lock(&self.shared.world);
-        let repo_index = world.ensure_repo(repo, now_ms)?;
-        Ok(world.create_run(repo_index, &spec, now_ms))
+        let run_id = {
+            let mut world = lock(&self.shared.world);
+            let repo_index = world.ensure_repo(repo, now_ms)?;
+            world.create_run(repo_index, &spec, now_ms)
+        };
+        webhooks::watch_new_attempt(&self.shared, run_id, 1);
+        Ok(run_id)
     }
 
     /// Re-runs a run now and returns the new attempt number: `run_attempt` + 1, status back to
@@ -123,11 +132,16 @@ impl SimHandle {
     /// `rerun` that reports an unknown repository or run instead of panicking.
     pub fn try_rerun(&self, repo: &str, run_id: u64) -> Result<u32, SimError> {
         let now_ms = self.shared.clock.now_ms();
-        let mut world = lock(&self.shared.world);
-        let repo_index = world
-            .repo_index(repo)
-            .ok_or_else(|| SimError::UnknownRepo(repo.to_string()))?;
-        world.rerun(repo_index, run_id, now_ms)
+        let attempt_number = {
+            let mut world = lock(&self.shared.world);
+            let repo_index = world
+                .repo_index(repo)
+                .ok_or_else(|| SimError::UnknownRepo(repo.to_string()))?;
+            world.rerun(repo_index, run_id, now_ms)?
+        };
+        // Also reports the cancellation of the attempt it superseded, if that one was going.
+        webhooks::watch_new_attempt(&self.shared, run_id, attempt_number);
+        Ok(attempt_number)
     }
 
     /// Deletes a run for good, as `DELETE /repos/{owner}/{repo}/actions/runs/{run_id}` does on
@@ -180,9 +194,11 @@ impl SimHandle {
     }
 
     /// Moves simulated time forward. Meant for `ClockMode::Manual`; with `RealTime` it jumps
-    /// ahead on top of the flowing time.
+    /// ahead on top of the flowing time. With a webhook set, the deliveries of every change it
+    /// passes are queued, in order, before it returns.
     pub fn advance(&self, by: Duration) {
         self.shared.clock.advance(by);
+        webhooks::look(&self.shared);
     }
 
     /// Simulated now.

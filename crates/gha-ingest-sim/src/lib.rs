@@ -13,6 +13,10 @@
 //! minute, concurrent requests), GitHub App authentication (JWT → installation token →
 //! the installation's repositories only), and serves GitHub Enterprise Server's `/api/v3` base.
 //! Every request is counted, per route and per credential, so tests can assert on API cost.
+//! With a webhook set, it delivers every run and job state change as GitHub does (signed
+//! `workflow_run` / `workflow_job` deliveries, in order, with injectable losses, duplicates,
+//! reorderings and bad signatures) and serves GitHub's deliveries API to list and redeliver
+//! them.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -52,13 +56,14 @@ mod server;
 mod spec;
 mod state;
 mod stats;
+mod webhooks;
 mod world;
 
 pub use config::{
-    ClockMode, SecondaryLimits, SimConfig, DEFAULT_APP_RATE_LIMIT_PER_HOUR,
+    ClockMode, SecondaryLimits, SimConfig, WebhookSettings, DEFAULT_APP_RATE_LIMIT_PER_HOUR,
     DEFAULT_INSTALLATION_RATE_LIMIT_PER_HOUR, DEFAULT_INSTALLATION_TOKEN_TTL, DEFAULT_LOG_URL_TTL,
     DEFAULT_RATE_LIMIT_PER_HOUR, DEFAULT_RATE_LIMIT_WINDOW, DEFAULT_SECONDARY_MAX_CONCURRENT,
-    DEFAULT_SECONDARY_POINTS_PER_MINUTE,
+    DEFAULT_SECONDARY_POINTS_PER_MINUTE, DEFAULT_WEBHOOK_TIMEOUT,
 };
 pub use faults::{Fault, FaultKind};
 pub use handle::SimHandle;
@@ -68,3 +73,4 @@ pub use request_log::RequestLogEntry;
 pub use server::{RunningSim, Simulator};
 pub use spec::{RunSpec, SimError};
 pub use stats::{CredentialStats, SimStats};
+pub use webhooks::{InjectedFaults, WebhookDelivery, WebhookFaults, WebhookStats};

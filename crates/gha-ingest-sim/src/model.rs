@@ -54,6 +54,10 @@ pub(crate) struct RepoJson {
     pub full: Value,
     /// The owner as a simple-user object.
     pub owner_user: Value,
+    /// `repository` of a webhook delivery: the webhook example's field set, `full`'s values.
+    pub webhook: Value,
+    /// `organization` of a webhook delivery (every simulated owner is an organisation).
+    pub organization: Value,
 }
 
 #[derive(Debug, Clone)]

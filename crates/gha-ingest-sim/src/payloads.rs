@@ -17,6 +17,7 @@ use crate::model::{
     Attempt, Commit, JobPlan, PullPlan, Repo, RepoJson, Run, StepPlan, StepTimeStyle, User,
     Workflow,
 };
+use crate::webhooks::payload::{webhook_organization, webhook_repository, HookTemplates};
 
 const WORKFLOW_RUN_JSON: &str = include_str!("../fixtures/github/workflow-run.json");
 const WORKFLOW_RUN_PAGINATED_JSON: &str =
@@ -53,6 +54,8 @@ pub(crate) struct Templates {
     rate_limit: Value,
     /// The GitHub App examples (`app_payloads`).
     pub apps: AppTemplates,
+    /// The webhook example's envelope (`webhooks::payload`).
+    pub hooks: HookTemplates,
 }
 
 pub(crate) fn parse_fixture(text: &str, api_origin: &str) -> Value {
@@ -89,13 +92,14 @@ impl Templates {
             pull_minimal: pointer(&with_pulls, "/workflow_run/pull_requests/0"),
             rate_limit: parse_fixture(RATE_LIMIT_OVERVIEW_JSON, api_origin),
             apps: AppTemplates::load(api_origin),
+            hooks: HookTemplates::load(api_origin),
             run_single,
             job,
             commit,
         }
     }
 
-    fn api_repo_url(&self, repo: &Repo) -> String {
+    pub(crate) fn api_repo_url(&self, repo: &Repo) -> String {
         format!("{}/repos/{}", self.api_origin, repo.full_name)
     }
 }
@@ -111,7 +115,7 @@ pub(crate) fn node_id(type_name: &str, id: impl std::fmt::Display) -> String {
 }
 
 /// Replaces text inside every string of a JSON tree.
-fn rewrite_strings(value: &mut Value, replacements: &[(&str, &str)]) {
+pub(crate) fn rewrite_strings(value: &mut Value, replacements: &[(&str, &str)]) {
     match value {
         Value::String(text) => {
             for (from, to) in replacements {
@@ -227,11 +231,15 @@ pub(crate) fn repo_json(
     // Required by the description's full-repository; the example predates it.
     fields.insert("has_discussions".into(), false.into());
 
+    let webhook = webhook_repository(templates, &full);
+    let organization = webhook_organization(templates, owner, owner_id);
     RepoJson {
         run_repository,
         run_head_repository,
         full,
         owner_user,
+        webhook,
+        organization,
     }
 }
 
@@ -386,7 +394,7 @@ pub(crate) fn render_run(
     payload
 }
 
-fn user_at(users: &[User], index: usize) -> Value {
+pub(crate) fn user_at(users: &[User], index: usize) -> Value {
     users
         .get(index)
         .or_else(|| users.first())

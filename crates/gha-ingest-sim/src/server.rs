@@ -15,10 +15,12 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::admin;
+use crate::config::ClockMode;
 use crate::config::SimConfig;
 use crate::handle::SimHandle;
 use crate::routes::{api, log_host};
 use crate::state::Shared;
+use crate::webhooks;
 
 /// How long `shutdown` lets in-flight responses (a long log stream) finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -34,6 +36,9 @@ pub struct RunningSim {
     log_addr: SocketAddr,
     shutdown_signal: watch::Sender<bool>,
     server_tasks: Vec<JoinHandle<()>>,
+    /// Webhook delivery lanes and the real-time clock's looks: stopped, not drained, at
+    /// shutdown (a delivery still queued then is never sent, as from a GitHub outage).
+    background_tasks: Vec<JoinHandle<()>>,
 }
 
 impl fmt::Debug for RunningSim {
@@ -88,6 +93,10 @@ impl Simulator {
             spawn_server("api", api_listener, api_app, shutdown_receiver.clone()),
             spawn_server("log", log_listener, log_app, shutdown_receiver),
         ];
+        let mut background_tasks = webhooks::deliver::spawn(&shared);
+        if matches!(shared.config.clock, ClockMode::RealTime { .. }) {
+            background_tasks.push(webhooks::spawn_real_time_looks(&shared));
+        }
         tracing::info!(api = %api_addr, logs = %log_addr, "github simulator listening");
         Ok(RunningSim {
             handle: SimHandle::new(shared),
@@ -95,6 +104,7 @@ impl Simulator {
             log_addr,
             shutdown_signal,
             server_tasks,
+            background_tasks,
         })
     }
 }
@@ -152,6 +162,9 @@ impl RunningSim {
     /// Stops accepting, lets in-flight responses finish for a few seconds, then stops.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown_signal.send(true);
+        for task in std::mem::take(&mut self.background_tasks) {
+            task.abort();
+        }
         for task in std::mem::take(&mut self.server_tasks) {
             let abort_handle = task.abort_handle();
             if tokio::time::timeout(SHUTDOWN_GRACE, task).await.is_err() {
@@ -164,7 +177,7 @@ impl RunningSim {
 impl Drop for RunningSim {
     fn drop(&mut self) {
         let _ = self.shutdown_signal.send(true);
-        for task in &self.server_tasks {
+        for task in self.server_tasks.iter().chain(&self.background_tasks) {
             task.abort();
         }
     }

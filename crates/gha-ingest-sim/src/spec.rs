@@ -82,4 +82,6 @@ pub enum SimError {
     UnknownApp(u64),
     #[error("unknown installation {0}")]
     UnknownInstallation(u64),
+    #[error("invalid webhook URL: {0}")]
+    InvalidWebhookUrl(String),
 }

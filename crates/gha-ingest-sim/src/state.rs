@@ -1,8 +1,8 @@
 //! The state shared by the two servers and every `SimHandle`: one `Arc<Shared>`, each part
 //! behind its own short-held std mutex (never held across an `.await`).
 //!
-//! Lock order where two are held at once: world → apps; world → log specs → log tokens;
-//! primary budgets → stats.
+//! Lock order where two are held at once: webhook scheduler → world → apps; world → log specs →
+//! log tokens; primary budgets → stats; world → webhook receiver or delivery book (leaves).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,6 +17,7 @@ use crate::ratelimit::PrimaryBudgets;
 use crate::request_log::{RequestLog, REQUEST_LOG_CAPACITY};
 use crate::secondary::SecondaryLimiter;
 use crate::stats::SimStats;
+use crate::webhooks::WebhookHub;
 use crate::world::World;
 
 /// A log digest and the spec it was computed for.
@@ -50,6 +51,8 @@ pub(crate) struct Shared {
     /// Real time at start: the origin of the request log's timestamps.
     pub started_at: tokio::time::Instant,
     pub log_tokens: Mutex<LogTokens>,
+    /// Webhook deliveries: what to watch, where to send, what was sent.
+    pub webhooks: WebhookHub,
     pub api_origin: String,
     pub log_origin: String,
 }
@@ -74,6 +77,7 @@ impl Shared {
             request_log: Mutex::new(RequestLog::new(REQUEST_LOG_CAPACITY)),
             started_at: tokio::time::Instant::now(),
             log_tokens: Mutex::new(LogTokens::new(config.seed, DEFAULT_LOG_URL_TTL)),
+            webhooks: WebhookHub::new(&config.webhooks, config.seed),
             api_origin,
             log_origin,
             config,

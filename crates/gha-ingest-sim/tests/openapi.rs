@@ -14,8 +14,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use common::{start, start_with, TestSim};
-use gha_ingest_sim::{AppKeyPair, RunSpec, SimConfig};
+use common::receiver::{settled, Receiver};
+use common::{link, start, start_with, start_with_app, TestSim};
+use gha_ingest_sim::{AppKeyPair, RunSpec, SimConfig, WebhookFaults};
 use jsonschema::Validator;
 use serde_json::{json, Map, Value};
 
@@ -639,6 +640,112 @@ async fn github_app_answers_match_githubs_openapi_description() {
     ]
     .into();
     assert_eq!(checker.checked, every_route, "every App route was checked");
+    checker.assert_no_violations();
+}
+
+const LIST_DELIVERIES: &str = "/app/hook/deliveries";
+const GET_DELIVERY: &str = "/app/hook/deliveries/{delivery_id}";
+const REDELIVER: &str = "/app/hook/deliveries/{delivery_id}/attempts";
+
+#[tokio::test]
+async fn webhook_deliveries_answers_match_githubs_openapi_description() {
+    let (test, keys) = start_with_app(SimConfig::default(), 31).await;
+    test.handle.add_installation(31, "acme", &["acme/app"]);
+    let receiver = Receiver::start("openapi-secret").await;
+    test.handle.set_webhook(&receiver.url, "openapi-secret");
+    // Successes with an answer, failures with one (401) and without (dropped), a repository
+    // outside the installation (null installation_id).
+    test.handle.set_webhook_faults(WebhookFaults {
+        seed: 5,
+        drop_ratio: 0.2,
+        wrong_signature_ratio: 0.2,
+        ..WebhookFaults::default()
+    });
+    test.handle.create_run("acme/app", RunSpec::default());
+    test.handle.create_run("acme/outside", RunSpec::default());
+    test.handle.advance(Duration::from_secs(600));
+    settled(&test.handle).await;
+    let recorded = test.handle.webhook_deliveries();
+    assert!(recorded.iter().any(|delivery| delivery.injected.dropped));
+    assert!(recorded.iter().any(|delivery| delivery.status_code == 401));
+
+    let mut checker = Checker::new(&test);
+    checker.token = Some(test.app_jwt(&keys.private_pem, 31));
+    for query in [
+        "",
+        "?per_page=100",
+        "?status=failure",
+        "?status=success&per_page=3",
+    ] {
+        checker
+            .check(
+                LIST_DELIVERIES,
+                &format!("/app/hook/deliveries{query}"),
+                200,
+            )
+            .await;
+    }
+    let first_page = test
+        .get_as(
+            checker.token.as_deref().unwrap_or_default(),
+            "/app/hook/deliveries?per_page=2",
+        )
+        .await;
+    let next = link(first_page.headers(), "next").expect("more than one page");
+    let next_path = next
+        .strip_prefix(&test.api)
+        .expect("a link to the simulator");
+    checker.check(LIST_DELIVERIES, next_path, 200).await;
+    for delivery in &recorded {
+        checker
+            .check(
+                GET_DELIVERY,
+                &format!("/app/hook/deliveries/{}", delivery.id),
+                200,
+            )
+            .await;
+    }
+    let failed = recorded
+        .iter()
+        .find(|delivery| delivery.injected.dropped)
+        .expect("a dropped delivery");
+    checker
+        .check_post(
+            REDELIVER,
+            &format!("/app/hook/deliveries/{}/attempts", failed.id),
+            202,
+        )
+        .await;
+    checker
+        .check(
+            LIST_DELIVERIES,
+            "/app/hook/deliveries?cursor=yesterday",
+            422,
+        )
+        .await;
+    checker
+        .check(LIST_DELIVERIES, "/app/hook/deliveries?status=pending", 422)
+        .await;
+    let basic_error = description().component_validator("basic-error");
+    checker
+        .check_with(&basic_error, "/app/hook/deliveries/1", 404)
+        .await;
+    test.handle.advance(Duration::from_secs(3 * 24 * 3600));
+    checker.token = Some(test.app_jwt(&keys.private_pem, 31));
+    checker
+        .check_post(
+            REDELIVER,
+            &format!("/app/hook/deliveries/{}/attempts", failed.id),
+            422,
+        )
+        .await;
+    settled(&test.handle).await;
+
+    let every_route: BTreeSet<&str> = [LIST_DELIVERIES, GET_DELIVERY, REDELIVER].into();
+    assert_eq!(
+        checker.checked, every_route,
+        "every deliveries route was checked"
+    );
     checker.assert_no_violations();
 }
 

@@ -26,7 +26,7 @@ use crate::query::Query;
 use crate::ratelimit::RateLimitSnapshot;
 use crate::routes::apps as app_routes;
 use crate::routes::{
-    actions, repos, split_enterprise_prefix, ApiRoute, OrgRef, RepoRef, RepoResource,
+    actions, hooks, repos, split_enterprise_prefix, ApiRoute, OrgRef, RepoRef, RepoResource,
     ENTERPRISE_PREFIX,
 };
 use crate::secondary;
@@ -375,6 +375,11 @@ fn dispatch(
             }
             outcome
         }
+        // Only an App's JWT gets here (`credentials::admit_route`). The simulator has one
+        // webhook: every App sees its deliveries.
+        ApiRoute::AppHookDeliveries => hooks::list_deliveries(shared, query),
+        ApiRoute::AppHookDelivery(delivery_id) => hooks::get_delivery(shared, *delivery_id),
+        ApiRoute::RedeliverAppHookDelivery(delivery_id) => hooks::redeliver(shared, *delivery_id),
         ApiRoute::InstallationRepositories => {
             let apps = lock(&shared.apps);
             match installation_id.and_then(|id| apps.installation(id)) {

@@ -9,6 +9,7 @@
 pub(crate) mod actions;
 pub(crate) mod api;
 pub(crate) mod apps;
+pub(crate) mod hooks;
 pub(crate) mod log_host;
 pub(crate) mod repos;
 
@@ -54,6 +55,12 @@ pub(crate) enum ApiRoute {
     AppInstallations,
     /// `POST /app/installations/{installation_id}/access_tokens` (JWT).
     CreateInstallationToken(u64),
+    /// `GET /app/hook/deliveries` (JWT).
+    AppHookDeliveries,
+    /// `GET /app/hook/deliveries/{delivery_id}` (JWT).
+    AppHookDelivery(u64),
+    /// `POST /app/hook/deliveries/{delivery_id}/attempts` (JWT).
+    RedeliverAppHookDelivery(u64),
     /// `GET /installation/repositories` (installation token).
     InstallationRepositories,
     Unknown,
@@ -78,6 +85,9 @@ impl ApiRoute {
                 ["app", "installations", id, "access_tokens"] => id
                     .parse()
                     .map_or(ApiRoute::Unknown, ApiRoute::CreateInstallationToken),
+                ["app", "hook", "deliveries", id, "attempts"] => id
+                    .parse()
+                    .map_or(ApiRoute::Unknown, ApiRoute::RedeliverAppHookDelivery),
                 _ => ApiRoute::Unknown,
             };
         }
@@ -88,6 +98,10 @@ impl ApiRoute {
             ["rate_limit"] => ApiRoute::RateLimit,
             ["app"] => ApiRoute::App,
             ["app", "installations"] => ApiRoute::AppInstallations,
+            ["app", "hook", "deliveries"] => ApiRoute::AppHookDeliveries,
+            ["app", "hook", "deliveries", id] => id
+                .parse()
+                .map_or(ApiRoute::Unknown, ApiRoute::AppHookDelivery),
             ["installation", "repositories"] => ApiRoute::InstallationRepositories,
             ["orgs", org, "repos"] => ApiRoute::OrgRepos(OrgRef::Login((*org).to_string())),
             ["organizations", id, "repos"] => match id.parse() {
@@ -137,6 +151,11 @@ impl ApiRoute {
             ApiRoute::AppInstallations => "GET /app/installations",
             ApiRoute::CreateInstallationToken(_) => {
                 "POST /app/installations/{installation_id}/access_tokens"
+            }
+            ApiRoute::AppHookDeliveries => "GET /app/hook/deliveries",
+            ApiRoute::AppHookDelivery(_) => "GET /app/hook/deliveries/{delivery_id}",
+            ApiRoute::RedeliverAppHookDelivery(_) => {
+                "POST /app/hook/deliveries/{delivery_id}/attempts"
             }
             ApiRoute::InstallationRepositories => "GET /installation/repositories",
             ApiRoute::Unknown => "GET {unknown}",
@@ -253,6 +272,18 @@ mod tests {
             ApiRoute::InstallationRepositories
         );
         assert_eq!(ApiRoute::parse(&Method::GET, "/app/"), ApiRoute::App);
+        assert_eq!(
+            ApiRoute::parse(&Method::POST, "/app/hook/deliveries/12/attempts"),
+            ApiRoute::RedeliverAppHookDelivery(12)
+        );
+        assert_eq!(
+            ApiRoute::parse(&Method::GET, "/app/hook/deliveries/12"),
+            ApiRoute::AppHookDelivery(12)
+        );
+        assert_eq!(
+            ApiRoute::parse(&Method::GET, "/app/hook/deliveries/latest"),
+            ApiRoute::Unknown
+        );
     }
 
     #[test]

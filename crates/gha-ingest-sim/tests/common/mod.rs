@@ -1,7 +1,9 @@
 //! Helpers shared by the integration tests: start a simulator on loopback, talk to it with a
 //! client that does not follow redirects, read `Link` headers, sign GitHub App JWTs and mint
-//! installation tokens as a client would.
+//! installation tokens as a client would, and receive its webhooks (`receiver`).
 #![allow(dead_code)]
+
+pub mod receiver;
 
 use std::net::SocketAddr;
 
