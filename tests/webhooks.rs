@@ -9,7 +9,7 @@ use std::time::Duration;
 use gha_ingest_core::RepoName;
 use gha_ingest_queue::testing::{free_loopback_port, unique_queue_name, MotoServer};
 use gha_ingest_queue::MessageLimits;
-use gha_ingest_sim::RunSpec;
+use gha_ingest_sim::{AppKeyPair, RunSpec, WebhookFaults};
 use gha_ingest_store::StateStore;
 use gha_ingest_tests::process::{base_command, stop_gracefully, wait_until, DaemonChild};
 use gha_ingest_tests::*;
@@ -74,20 +74,25 @@ fn job_payload(action: &str, job: Value) -> Value {
            "sender": {"login": "octocat"}})
 }
 
-/// The daemon with webhooks on at `port`, polling the simulator every [`POLL_INTERVAL_SECS`],
-/// publishing to `queue_url` on moto.
-fn spawn_daemon(sim_url: &str, dir: &Path, port: u16, queue_url: &str) -> DaemonChild {
+/// The daemon with webhooks on at `port`, polling the simulator every `poll_interval_secs`,
+/// publishing to `queue_url` on moto, authenticated by `credential` (environment variables).
+fn spawn_daemon(
+    sim_url: &str,
+    dir: &Path,
+    port: u16,
+    queue_url: &str,
+    poll_interval_secs: u64,
+    credential: &[(&str, &str)],
+) -> DaemonChild {
     let log = std::fs::File::create(dir.join("daemon.log")).unwrap();
     let moto = MotoServer::shared();
     let mut command: Command = base_command();
     command
         .arg("run")
         .env("GITHUB_API_URL", sim_url)
-        .env("GITHUB_TOKEN", TEST_TOKEN)
-        .env("GHA_INGEST__PIPELINE__REPOSITORIES", REPO)
         .env(
             "GHA_INGEST__PIPELINE__POLL_INTERVAL_SECS",
-            POLL_INTERVAL_SECS.to_string(),
+            poll_interval_secs.to_string(),
         )
         .env("GHA_INGEST__HTTP__LISTEN", format!("127.0.0.1:{port}"))
         .env("GHA_INGEST__STORE__PATH", dir.join("state.sqlite"))
@@ -103,7 +108,18 @@ fn spawn_daemon(sim_url: &str, dir: &Path, port: u16, queue_url: &str) -> Daemon
     for (key, value) in moto.env_vars() {
         command.env(key, value);
     }
+    for (key, value) in credential {
+        command.env(key, value);
+    }
     DaemonChild::spawn(&mut command)
+}
+
+/// A token and the one repository, for tests that need no App.
+fn token_credential() -> [(&'static str, &'static str); 2] {
+    [
+        ("GITHUB_TOKEN", TEST_TOKEN),
+        ("GHA_INGEST__PIPELINE__REPOSITORIES", REPO),
+    ]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,7 +133,14 @@ async fn signed_deliveries_are_the_facts_polling_derives_and_forged_or_late_ones
     let name = unique_queue_name("webhooks");
     let queue_url = moto.create_queue(&name, None).await;
     let port = free_loopback_port();
-    let mut daemon = spawn_daemon(&sim.api_url(), dir.path(), port, &queue_url);
+    let mut daemon = spawn_daemon(
+        &sim.api_url(),
+        dir.path(),
+        port,
+        &queue_url,
+        POLL_INTERVAL_SECS,
+        &token_credential(),
+    );
     let store = StateStore::open(&dir.path().join("state.sqlite"))
         .await
         .unwrap();
@@ -344,10 +367,133 @@ async fn signed_deliveries_are_the_facts_polling_derives_and_forged_or_late_ones
         assert!(metrics.contains(&line), "{line} not in /metrics");
     }
     // The lost job's completion reached the queue through the poll: one missed delivery.
-    for (labels, count) in [(r#"event="workflow_job""#, 1)] {
-        let line = format!("gha_ingest_pipeline_webhook_missed_total{{{labels}}} {count}");
-        assert!(metrics.contains(&line), "{line} not in /metrics");
+    let missed = r#"gha_ingest_pipeline_webhook_missed_total{event="workflow_job"} 1"#;
+    assert!(metrics.contains(missed), "{missed} not in /metrics");
+    stop_gracefully(&mut daemon);
+    store.close().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apps_failed_deliveries_are_asked_for_again_and_bring_every_fact_before_any_poll() {
+    const APP_ID: u64 = 4_242;
+    let sim = start_realtime_sim().await;
+    let handle = sim.handle();
+    handle.add_repo("acme", "webapp");
+    let key = AppKeyPair::generate();
+    handle.add_app(APP_ID, &key.public_pem);
+    handle.add_installation(APP_ID, "acme", &[REPO]);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("daemon.log");
+    let moto = MotoServer::shared();
+    let name = unique_queue_name("redeliver");
+    let queue_url = moto.create_queue(&name, None).await;
+    let port = free_loopback_port();
+    let app_id = APP_ID.to_string();
+    // Polls ten minutes apart: whatever arrives in this test came by webhook.
+    let mut daemon = spawn_daemon(
+        &sim.api_url(),
+        dir.path(),
+        port,
+        &queue_url,
+        600,
+        &[
+            ("GHA_INGEST__GITHUB__APP__ID", app_id.as_str()),
+            ("GITHUB_APP_PRIVATE_KEY", key.private_pem.as_str()),
+            ("GHA_INGEST__WEBHOOKS__REDELIVER_INTERVAL_SECS", "1"),
+            ("GHA_INGEST__WEBHOOKS__REDELIVER_AFTER_SECS", "1"),
+        ],
+    );
+    let store = StateStore::open(&dir.path().join("state.sqlite"))
+        .await
+        .unwrap();
+    let repo: RepoName = REPO.parse().unwrap();
+    wait_until("the first poll", &log, Duration::from_secs(60), || async {
+        store
+            .cursor(&repo)
+            .await
+            .is_ok_and(|cursor| cursor.last_poll_ok_at.is_some())
+    })
+    .await;
+
+    // GitHub loses a third of the deliveries and sends some twice.
+    handle.set_webhook(&format!("http://127.0.0.1:{port}/webhooks/github"), SECRET);
+    handle.set_webhook_faults(WebhookFaults {
+        seed: 11,
+        drop_ratio: 0.34,
+        duplicate_ratio: 0.2,
+        ..WebhookFaults::default()
+    });
+    let runs: Vec<u64> = (0..4)
+        .map(|_| {
+            handle.create_run(
+                REPO,
+                RunSpec {
+                    jobs: 2,
+                    queue_secs: 1,
+                    run_secs: 2,
+                    ..RunSpec::default()
+                },
+            )
+        })
+        .collect();
+    let mut expected: HashSet<String> = runs
+        .iter()
+        .map(|run_id| format!("run-{run_id}-1-completed"))
+        .collect();
+    for run_id in &runs {
+        for job_id in handle.job_ids(*run_id, 1) {
+            expected.insert(format!("job-{job_id}-completed"));
+        }
     }
+
+    let queue = moto.connect(&name, MessageLimits::default()).await;
+    let mut messages = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        messages.extend(drain(&queue).await);
+        let ids: HashSet<String> = messages.iter().map(|m| m.event_id().to_string()).collect();
+        if expected.is_subset(&ids) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "missing {:?}; webhook stats {:?}; daemon output:\n{}",
+            expected.difference(&ids).collect::<Vec<_>>(),
+            handle.webhook_stats(),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+    let stats = handle.webhook_stats();
+    assert!(stats.dropped > 0 && stats.duplicated > 0, "{stats:?}");
+    assert!(stats.redelivered > 0, "nothing was redelivered: {stats:?}");
+    for message in &messages {
+        assert_eq!(
+            message.body["source"],
+            "webhook",
+            "{} came from a poll",
+            message.event_id()
+        );
+    }
+    assert!(
+        duplicate_ids(&messages).is_empty(),
+        "{:?}",
+        duplicate_ids(&messages)
+    );
+    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let asked = metrics
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix(r#"gha_ingest_pipeline_webhook_redeliveries_total{outcome="asked"} "#)
+        })
+        .and_then(|value| value.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(asked > 0, "no redelivery was asked for:\n{metrics}");
     stop_gracefully(&mut daemon);
     store.close().await;
     sim.shutdown().await;

@@ -508,6 +508,8 @@ mod tests {
                 secret_file: Some("/w".into()),
                 previous_secret_env: "P".to_owned(),
                 max_body_bytes: 1,
+                redeliver_interval_secs: 1,
+                redeliver_after_secs: 1,
                 secret: Some(Secret::new("w")),
                 previous_secret: Some(Secret::new("p")),
             },

@@ -374,6 +374,12 @@ pub struct WebhookSettings {
     pub previous_secret_env: String,
     /// Largest body accepted, in bytes (GitHub sends at most 25 MB); larger ones get 413.
     pub max_body_bytes: u64,
+    /// With a GitHub App: seconds between two reads of the App's delivery list, asking GitHub to
+    /// send again every delivery that failed (GitHub never does by itself); 0 turns it off.
+    pub redeliver_interval_secs: u64,
+    /// A failed delivery is asked for again once its last attempt is this many seconds old
+    /// (at least 1).
+    pub redeliver_after_secs: u64,
     /// The secret, resolved during validation. Cannot be set in a file.
     #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
     pub secret: Option<Secret>,

@@ -621,6 +621,12 @@ fn validate_webhooks(
         "webhooks.max_body_bytes",
         problems,
     );
+    require_at_least(
+        webhooks.redeliver_after_secs,
+        1,
+        "webhooks.redeliver_after_secs",
+        problems,
+    );
     if !webhooks.enabled {
         return;
     }

@@ -17,6 +17,7 @@ use crate::auth::{Credential, GithubApp, InstallationToken};
 use crate::client::GithubClient;
 use crate::endpoints::followable_repositories;
 use crate::error::GithubError;
+use crate::hooks::AppHooks;
 use crate::metrics::GithubMetrics;
 
 /// The credentials of the process and the repository → credential routes.
@@ -97,6 +98,15 @@ impl GithubAccess {
 
     pub fn is_app(&self) -> bool {
         matches!(*self.mode, Mode::App(_))
+    }
+
+    /// The App's webhook deliveries; `None` with a token (an organisation webhook's deliveries
+    /// need an owner's `admin:org_hook`, which a read-only daemon does not hold).
+    pub fn app_hooks(&self) -> Option<AppHooks> {
+        match &*self.mode {
+            Mode::Token(_) => None,
+            Mode::App(app) => Some(AppHooks::new(app.app.clone(), app.template.clone())),
+        }
     }
 
     /// The client that reads `repo`; `None` when no installation of the App can see it.

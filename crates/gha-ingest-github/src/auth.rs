@@ -134,6 +134,14 @@ impl Installation {
     }
 }
 
+/// What an App-authenticated request answered: GitHub's `Date`, the `Link` header, the body.
+#[derive(Debug)]
+pub(crate) struct AppAnswer {
+    pub date: Option<DateTime<Utc>>,
+    pub link: Option<String>,
+    pub body: Bytes,
+}
+
 #[derive(Deserialize)]
 struct MintedToken {
     token: String,
@@ -196,9 +204,9 @@ impl GithubApp {
         let mut installations = Vec::new();
         for page in 1.. {
             let path = format!("/app/installations?per_page=100&page={page}");
-            let (_, body) = self.call(transport, Method::GET, &path).await?;
+            let answer = self.call(transport, Method::GET, &path).await?;
             let listed: Vec<Installation> =
-                serde_json::from_slice(&body).map_err(|error| GithubError::Malformed {
+                serde_json::from_slice(&answer.body).map_err(|error| GithubError::Malformed {
                     path: path.clone(),
                     detail: error.to_string(),
                 })?;
@@ -218,7 +226,7 @@ impl GithubApp {
         installation_id: u64,
     ) -> Result<(SecretString, Duration), GithubError> {
         let path = format!("/app/installations/{installation_id}/access_tokens");
-        let (date, body) = self.call(transport, Method::POST, &path).await?;
+        let AppAnswer { date, body, .. } = self.call(transport, Method::POST, &path).await?;
         let minted: MintedToken =
             serde_json::from_slice(&body).map_err(|error| GithubError::Malformed {
                 path: path.clone(),
@@ -231,15 +239,15 @@ impl GithubApp {
         Ok((SecretString::from(minted.token), lifetime))
     }
 
-    /// One request authenticated as the App: the answer's `Date` and body, or a classified error.
-    /// A JWT refused while our clock was found off GitHub's by more than the slack is signed again
-    /// on GitHub's clock and sent once more.
-    async fn call(
+    /// One request authenticated as the App: the answer, or a classified error. A JWT refused
+    /// while our clock was found off GitHub's by more than the slack is signed again on GitHub's
+    /// clock and sent once more.
+    pub(crate) async fn call(
         &self,
         transport: &Octocrab,
         method: Method,
         path: &str,
-    ) -> Result<(Option<DateTime<Utc>>, Bytes), GithubError> {
+    ) -> Result<AppAnswer, GithubError> {
         let offset_before = self.clock_offset_secs.load(Ordering::Relaxed);
         match self.call_once(transport, method.clone(), path).await {
             Err(GithubError::Credential { .. })
@@ -262,7 +270,7 @@ impl GithubApp {
         transport: &Octocrab,
         method: Method,
         path: &str,
-    ) -> Result<(Option<DateTime<Utc>>, Bytes), GithubError> {
+    ) -> Result<AppAnswer, GithubError> {
         let mut authorization =
             HeaderValue::from_str(&format!("Bearer {}", self.jwt()?)).expect("a JWT is ASCII");
         authorization.set_sensitive(true);
@@ -302,7 +310,12 @@ impl GithubApp {
                 .store(date.timestamp() - Utc::now().timestamp(), Ordering::Relaxed);
         }
         if parts.status.is_success() {
-            return Ok((date, body));
+            let link = parts
+                .headers
+                .get(http::header::LINK)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned);
+            return Ok(AppAnswer { date, link, body });
         }
         let message = crate::retry::github_message(&body);
         let credential = self.label();

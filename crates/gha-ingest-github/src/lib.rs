@@ -11,13 +11,15 @@
 //! ceiling and a concurrency limit under GitHub's secondary limits, priorities (fresh facts before
 //! logs before commits before catch-up), and a reserve of the hourly budget only fresh work may
 //! spend. Credentials are a token or a GitHub App's installations (`auth`), and `access` routes
-//! each repository to the installation that can read it.
+//! each repository to the installation that can read it; `hooks` lists the App's webhook
+//! deliveries and asks for failed ones again.
 
 mod access;
 mod auth;
 mod client;
 mod endpoints;
 mod error;
+mod hooks;
 mod job_log;
 mod metrics;
 mod pagination;
@@ -33,6 +35,7 @@ pub use endpoints::{
     RunQuery,
 };
 pub use error::{ErrorClass, GithubError};
+pub use hooks::{AppHooks, DeliveryPage, HookDelivery};
 pub use job_log::{DownloadedLog, LogDownload, LogDownloadError};
 pub use metrics::{endpoint_class, GithubMetrics, ENDPOINT_CLASSES};
 pub use ratelimit::RateLimitSnapshot;

@@ -10,7 +10,8 @@
 //! day windows over the look-back period (re-runs that started and finished between two polls).
 //! `observer` turns each changed run into state and events; the store commits them atomically
 //! with the ETags and cursor; `publisher` moves the outbox to the queue. `webhook` takes in
-//! GitHub's `workflow_run` and `workflow_job` deliveries as the same facts, through the same store.
+//! GitHub's `workflow_run` and `workflow_job` deliveries as the same facts, through the same store;
+//! `redelivery` asks GitHub to send again the App's deliveries that failed.
 
 mod agent;
 mod cadence;
@@ -21,6 +22,7 @@ mod observer;
 mod options;
 mod poller;
 mod publisher;
+mod redelivery;
 mod status;
 mod webhook;
 mod windows;
@@ -31,6 +33,7 @@ pub use gha_ingest_core::Clock;
 pub use metrics::PipelineMetrics;
 pub use options::PipelineOptions;
 pub use publisher::{OutboxPublisher, PublishError, QueueSet};
+pub use redelivery::{Redelivery, RedeliveryError, RedeliveryReport, REDELIVERY_WINDOW};
 pub use status::{AgentStatus, StatusSnapshot};
 pub use webhook::{Delivery, DeliveryError, DeliveryOutcome, WebhookReceiver};
 

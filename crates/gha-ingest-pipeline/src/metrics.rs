@@ -81,6 +81,7 @@ pub struct PipelineMetrics {
     pub(crate) last_cycle_timestamp: FloatGauge,
     pub(crate) webhook_deliveries: Family<DeliveryLabels, Counter>,
     webhook_missed: Family<WebhookEventLabels, Counter>,
+    webhook_redeliveries: Family<OutcomeLabels, Counter>,
     /// Whether a webhook receiver runs (shared by clones).
     webhooks_received: Arc<AtomicBool>,
     runner_values: Arc<BoundedValues>,
@@ -119,6 +120,7 @@ impl Default for PipelineMetrics {
             last_cycle_timestamp: FloatGauge::default(),
             webhook_deliveries: Family::default(),
             webhook_missed: Family::default(),
+            webhook_redeliveries: Family::default(),
             webhooks_received: Arc::default(),
             runner_values: Arc::default(),
             label_values: Arc::default(),
@@ -216,6 +218,11 @@ impl PipelineMetrics {
             "webhook_missed",
             "While webhooks are received: run and job states that reached the outbox through a poll first (a delivery lost, or slower than the poll)",
             self.webhook_missed.clone(),
+        );
+        registry.register(
+            "webhook_redeliveries",
+            "Failed webhook deliveries the daemon asked GitHub to send again (App webhooks), by outcome (asked, refused)",
+            self.webhook_redeliveries.clone(),
         );
         let scraped = &self.scraped;
         registry.register(
@@ -320,6 +327,13 @@ impl PipelineMetrics {
                     .inc();
             }
         }
+    }
+
+    pub(crate) fn webhook_redelivery(&self, outcome: &'static str) {
+        let _ = self
+            .webhook_redeliveries
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
     }
 
     /// From now on, facts found first by a poll count as missed webhook deliveries.

@@ -192,6 +192,17 @@ impl StateStore {
             .flatten())
     }
 
+    /// Whether the webhook delivery `delivery_id` (its `X-GitHub-Delivery`) was taken in.
+    pub async fn delivery_taken(&self, delivery_id: &str) -> Result<bool, StoreError> {
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM webhook_deliveries WHERE delivery_id = ?1")
+                .bind(delivery_id)
+                .fetch_optional(&self.pool)
+                .await
+                .during("find delivery")?;
+        Ok(found.is_some())
+    }
+
     /// The status last stored for a job.
     pub async fn job_status(&self, job_id: u64) -> Result<Option<String>, StoreError> {
         sqlx::query_scalar("SELECT status FROM jobs WHERE job_id = ?1")

@@ -11,7 +11,7 @@ use gha_ingest_github::{BudgetOptions, ClientOptions, GithubAccess, GithubApp, G
 use gha_ingest_logs::{LogAgent, LogAgentOptions, LogAgentStatus, LogQueues};
 use gha_ingest_pipeline::{
     AgentStatus, FailurePolicy, OutboxPublisher, PipelineAgent, PipelineOptions, QueueSet,
-    WebhookReceiver,
+    Redelivery, WebhookReceiver,
 };
 use gha_ingest_queue::{
     EmbeddedQueue, EmbeddedQueueOptions, MessageLimits, MessageQueue, SqsQueue, SqsQueueSettings,
@@ -78,6 +78,9 @@ pub async fn run(
         tasks.spawn(publisher.run(shutdown.clone()));
         let options = pipeline_options(&settings);
         web.webhooks = webhook_endpoint(&settings, &store, &options, &status, &published);
+        if let Some(redelivery) = webhook_redelivery(&settings, &access, &store, &status) {
+            tasks.spawn(redelivery.run(shutdown.clone()));
+        }
         let agent = PipelineAgent::new(
             access.clone(),
             store.clone(),
@@ -439,4 +442,29 @@ fn webhook_endpoint(
             Clock::wall(),
         ),
     })
+}
+
+/// The loop asking GitHub to redeliver failed deliveries: with webhooks on, an App (its JWT
+/// reads the App's delivery list) and a non-zero interval.
+fn webhook_redelivery(
+    settings: &Settings,
+    access: &GithubAccess,
+    store: &StateStore,
+    status: &AgentStatus,
+) -> Option<Redelivery> {
+    let webhooks = &settings.webhooks;
+    if !webhooks.enabled || webhooks.redeliver_interval_secs == 0 {
+        return None;
+    }
+    let Some(hooks) = access.app_hooks() else {
+        tracing::info!("webhook deliveries that fail are not asked for again without a GitHub App (an organisation webhook's need an owner's admin:org_hook); polling reads their facts");
+        return None;
+    };
+    Some(Redelivery::new(
+        hooks,
+        store.clone(),
+        status.metrics().clone(),
+        Duration::from_secs(webhooks.redeliver_interval_secs),
+        Duration::from_secs(webhooks.redeliver_after_secs),
+    ))
 }
