@@ -42,6 +42,7 @@ enum Scenario {
     Logs,
     Peers,
     Org,
+    Webhooks,
 }
 
 impl Scenario {
@@ -53,6 +54,7 @@ impl Scenario {
             Scenario::Logs => "logs",
             Scenario::Peers => "peers",
             Scenario::Org => "org",
+            Scenario::Webhooks => "webhooks",
         }
     }
 }
@@ -86,6 +88,7 @@ async fn main() -> ExitCode {
             Scenario::Logs => scenario::logs::run(&cli.daemon, cli.quick).await,
             Scenario::Peers => scenario::peers::run(&cli.daemon),
             Scenario::Org => scenario::org::run(&cli.daemon, cli.quick).await,
+            Scenario::Webhooks => scenario::webhooks::run(&cli.daemon, cli.quick).await,
         };
         match figures.and_then(|figures| record(&cli.results, scenario.name(), figures, cli.quick))
         {

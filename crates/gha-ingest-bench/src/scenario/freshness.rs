@@ -163,7 +163,7 @@ pub async fn run(binary: &Path, quick: bool) -> anyhow::Result<Value> {
 /// When GitHub changed what a live event reports: a run's `updated_at`; a job's start, end or
 /// creation by its status. Backfilled history is not a change the daemon could have seen.
 pub(crate) fn changed_at(arrival: &Arrival) -> Option<DateTime<Utc>> {
-    if arrival.body["source"].as_str() != Some("poll") {
+    if !matches!(arrival.body["source"].as_str(), Some("poll" | "webhook")) {
         return None;
     }
     let event_type = arrival.event_type();

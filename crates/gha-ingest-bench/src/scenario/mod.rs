@@ -6,3 +6,4 @@ pub mod idle;
 pub mod logs;
 pub mod org;
 pub mod peers;
+pub mod webhooks;

@@ -346,7 +346,7 @@ async fn measure(binary: &Path, size: Size, auth: Auth) -> anyhow::Result<Value>
 
 /// One new run every `NEW_RUN_EVERY` in each busy repository, the repositories taking turns at
 /// even intervals (see `live_run`).
-async fn keep_busy(handle: SimHandle, busy: Vec<String>) {
+pub(crate) async fn keep_busy(handle: SimHandle, busy: Vec<String>) {
     let stagger = NEW_RUN_EVERY / busy.len().max(1) as u32;
     let mut created = 0u64;
     loop {
@@ -359,7 +359,7 @@ async fn keep_busy(handle: SimHandle, busy: Vec<String>) {
 }
 
 /// A loopback address with a port free now, for the daemon's HTTP server.
-fn free_loopback_address() -> anyhow::Result<std::net::SocketAddr> {
+pub(crate) fn free_loopback_address() -> anyhow::Result<std::net::SocketAddr> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?)
 }
@@ -428,19 +428,19 @@ fn millis(elapsed: Duration) -> u64 {
 
 /// What the consumer keeps of the metrics queue: ids and lags, never bodies.
 #[derive(Debug)]
-struct Seen {
+pub(crate) struct Seen {
     /// Run id → the latest attempt whose `workflow_run_completed` arrived.
     runs: HashMap<u64, u32>,
     /// Jobs whose `workflow_job_completed` arrived.
-    jobs: HashSet<u64>,
+    pub(crate) jobs: HashSet<u64>,
     fresh_during_backfill: Vec<f64>,
-    fresh_whole_run: Vec<f64>,
+    pub(crate) fresh_whole_run: Vec<f64>,
     /// GitHub's clock minus the wall clock.
     sim_ahead: TimeDelta,
 }
 
 impl Seen {
-    fn new(sim_ahead: TimeDelta) -> Seen {
+    pub(crate) fn new(sim_ahead: TimeDelta) -> Seen {
         Seen {
             runs: HashMap::new(),
             jobs: HashSet::new(),
@@ -450,7 +450,7 @@ impl Seen {
         }
     }
 
-    fn note(&mut self, arrival: &Arrival, backfilling: bool) {
+    pub(crate) fn note(&mut self, arrival: &Arrival, backfilling: bool) {
         let data = arrival.data();
         match arrival.event_type() {
             "workflow_run_completed" => {
@@ -480,13 +480,13 @@ impl Seen {
 
 /// Facts the simulator holds: every run (at its latest attempt) and every job of that attempt.
 #[derive(Debug)]
-struct Expected {
-    runs: Vec<(u64, u32)>,
-    jobs: Vec<u64>,
+pub(crate) struct Expected {
+    pub(crate) runs: Vec<(u64, u32)>,
+    pub(crate) jobs: Vec<u64>,
 }
 
 impl Expected {
-    fn of(handle: &SimHandle, repos: &[String]) -> Expected {
+    pub(crate) fn of(handle: &SimHandle, repos: &[String]) -> Expected {
         let mut expected = Expected {
             runs: Vec::new(),
             jobs: Vec::new(),
@@ -504,14 +504,14 @@ impl Expected {
         expected
     }
 
-    fn missing_runs(&self, seen: &Seen) -> usize {
+    pub(crate) fn missing_runs(&self, seen: &Seen) -> usize {
         self.runs
             .iter()
             .filter(|(run_id, attempt)| seen.runs.get(run_id).is_none_or(|got| got < attempt))
             .count()
     }
 
-    fn missing_jobs(&self, seen: &Seen) -> usize {
+    pub(crate) fn missing_jobs(&self, seen: &Seen) -> usize {
         self.jobs
             .iter()
             .filter(|job_id| !seen.jobs.contains(job_id))
