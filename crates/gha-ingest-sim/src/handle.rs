@@ -217,6 +217,12 @@ impl SimHandle {
         *lock(&self.shared.stats) = SimStats::default();
     }
 
+    /// Replaces GitHub's secondary limits from the next request on (a benchmark lifts them to
+    /// prepare a state, then measures under them).
+    pub fn set_secondary_limits(&self, limits: crate::SecondaryLimits) {
+        self.shared.secondary.set_limits(limits);
+    }
+
     /// Arms a fault for the next `fault.times` matching requests. Faults fire oldest first.
     pub fn inject_fault(&self, fault: Fault) {
         lock(&self.shared.faults).inject(fault);

@@ -103,16 +103,22 @@ impl Drop for InFlight {
 
 #[derive(Debug)]
 pub(crate) struct SecondaryLimiter {
-    limits: SecondaryLimits,
+    /// Changeable while serving (`SimHandle::set_secondary_limits`).
+    limits: Mutex<SecondaryLimits>,
     usage: Mutex<HashMap<Credential, Usage>>,
 }
 
 impl SecondaryLimiter {
     pub(crate) fn new(limits: SecondaryLimits) -> Arc<Self> {
         Arc::new(Self {
-            limits,
+            limits: Mutex::new(limits),
             usage: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// From the next request on, these limits apply.
+    pub(crate) fn set_limits(&self, limits: SecondaryLimits) {
+        *lock(&self.limits) = limits;
     }
 
     /// Admits a request of `points` for `credential` at `now`, or names the limit it exceeds.
@@ -122,18 +128,17 @@ impl SecondaryLimiter {
         points: u32,
         now: Instant,
     ) -> Result<InFlight, SecondaryLimit> {
+        let limits = *lock(&self.limits);
         let mut all_usage = lock(&self.usage);
         let usage = all_usage.entry(credential).or_default();
         usage.forget_before(now);
-        if self
-            .limits
+        if limits
             .max_concurrent
             .is_some_and(|max| usage.in_flight >= max)
         {
             return Err(SecondaryLimit::Concurrency);
         }
-        if self
-            .limits
+        if limits
             .points_per_minute
             .is_some_and(|max| usage.points_in_window.saturating_add(points) > max)
         {

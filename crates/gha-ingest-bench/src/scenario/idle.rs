@@ -32,10 +32,8 @@ pub async fn run(binary: &Path, quick: bool) -> anyhow::Result<Value> {
         rerun_every: 0,
         long_runs: 0,
     };
-    let config = gha_ingest_sim::SimConfig {
-        secondary: SecondaryLimits::default(),
-        ..world::config(u32::MAX)
-    };
+    // Secondary limits lifted while the state is prepared, GitHub's during the watch.
+    let config = world::config(u32::MAX);
     let sim = world::simulator_with(history, config).await?;
     let handle = sim.handle();
     let dir = tempfile::tempdir()?;
@@ -67,6 +65,7 @@ pub async fn run(binary: &Path, quick: bool) -> anyhow::Result<Value> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     ingesting.stop()?;
+    handle.set_secondary_limits(SecondaryLimits::default());
     let mut daemon = Daemon::start_pipeline(
         binary,
         &sim.api_url(),
