@@ -122,6 +122,26 @@ fn token_credential() -> [(&'static str, &'static str); 2] {
     ]
 }
 
+/// The daemon's state in `dir`, once its first poll of [`REPO`] is recorded: from then on the
+/// repository is followed and a poll is an interval away.
+async fn after_the_first_poll(dir: &Path) -> StateStore {
+    let store = StateStore::open(&dir.join("state.sqlite")).await.unwrap();
+    let repo: RepoName = REPO.parse().unwrap();
+    wait_until(
+        "the first poll",
+        &dir.join("daemon.log"),
+        Duration::from_secs(60),
+        || async {
+            store
+                .cursor(&repo)
+                .await
+                .is_ok_and(|cursor| cursor.last_poll_ok_at.is_some())
+        },
+    )
+    .await;
+    store
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_deliveries_are_the_facts_polling_derives_and_forged_or_late_ones_change_nothing() {
     let sim = start_realtime_sim().await;
@@ -141,17 +161,7 @@ async fn signed_deliveries_are_the_facts_polling_derives_and_forged_or_late_ones
         POLL_INTERVAL_SECS,
         &token_credential(),
     );
-    let store = StateStore::open(&dir.path().join("state.sqlite"))
-        .await
-        .unwrap();
-    let repo: RepoName = REPO.parse().unwrap();
-    wait_until("the first poll", &log, Duration::from_secs(60), || async {
-        store
-            .cursor(&repo)
-            .await
-            .is_ok_and(|cursor| cursor.last_poll_ok_at.is_some())
-    })
-    .await;
+    let store = after_the_first_poll(dir.path()).await;
     let sender = Sender {
         url: format!("http://127.0.0.1:{port}/webhooks/github"),
         http: reqwest::Client::new(),
@@ -404,17 +414,7 @@ async fn an_apps_failed_deliveries_are_asked_for_again_and_bring_every_fact_befo
             ("GHA_INGEST__WEBHOOKS__REDELIVER_AFTER_SECS", "1"),
         ],
     );
-    let store = StateStore::open(&dir.path().join("state.sqlite"))
-        .await
-        .unwrap();
-    let repo: RepoName = REPO.parse().unwrap();
-    wait_until("the first poll", &log, Duration::from_secs(60), || async {
-        store
-            .cursor(&repo)
-            .await
-            .is_ok_and(|cursor| cursor.last_poll_ok_at.is_some())
-    })
-    .await;
+    let store = after_the_first_poll(dir.path()).await;
 
     // GitHub loses a third of the deliveries and sends some twice.
     handle.set_webhook(&format!("http://127.0.0.1:{port}/webhooks/github"), SECRET);

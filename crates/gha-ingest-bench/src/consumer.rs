@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 use gha_ingest_queue::{EmbeddedQueue, MessageQueue};
 use serde_json::Value;
 
+use crate::daemon::{wait_for, Daemon};
+
 /// A message as the consumer saw it.
 #[derive(Debug, Clone)]
 pub struct Arrival {
@@ -39,6 +41,23 @@ pub struct Consumer {
 }
 
 impl Consumer {
+    /// `queue_name` of a daemon whose files are in `dir`, once the daemon has created them.
+    pub async fn of_daemon(
+        daemon: &mut Daemon,
+        dir: &Path,
+        queue_name: &str,
+    ) -> anyhow::Result<Consumer> {
+        let queue_file = dir.join("queue.sqlite");
+        wait_for(
+            daemon,
+            "the queue file exists",
+            Duration::from_secs(30),
+            || async { Ok(queue_file.exists()) },
+        )
+        .await?;
+        Consumer::open(&queue_file, queue_name).await
+    }
+
     /// Opens `queue_name` in the daemon's embedded queue file.
     pub async fn open(file: &Path, queue_name: &str) -> anyhow::Result<Consumer> {
         Ok(Consumer {

@@ -73,13 +73,8 @@ pub async fn run(binary: &Path, quick: bool) -> anyhow::Result<Value> {
             }
         })
     };
-    let queue_file = dir.path().join("queue.sqlite");
-    while !queue_file.exists() {
-        daemon.check_alive()?;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let metrics = Consumer::open(&queue_file, "gha-ingest-metrics").await?;
-    let logs = Consumer::open(&queue_file, "gha-ingest-logs").await?;
+    let metrics = Consumer::of_daemon(&mut daemon, dir.path(), "gha-ingest-metrics").await?;
+    let logs = Consumer::of_daemon(&mut daemon, dir.path(), "gha-ingest-logs").await?;
     let mut event_lags = Vec::new();
     let mut log_lags = Vec::new();
     // Logs of jobs the simulator cannot date are counted, not measured.

@@ -54,12 +54,7 @@ pub async fn run(binary: &Path, quick: bool) -> anyhow::Result<Value> {
             ("GHA_INGEST__PIPELINE__POLL_INTERVAL_SECS", "1".to_owned()),
         ],
     )?;
-    let queue_file = dir.path().join("queue.sqlite");
-    while !queue_file.exists() {
-        daemon.check_alive()?;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let logs = Consumer::open(&queue_file, "gha-ingest-logs").await?;
+    let logs = Consumer::of_daemon(&mut daemon, dir.path(), "gha-ingest-logs").await?;
     // Parts seen per job, and each job's part count; a job is done with all its parts or an
     // unavailable event.
     let mut parts: HashMap<u64, HashSet<u64>> = HashMap::new();

@@ -23,7 +23,7 @@ use gha_ingest_sim::{
 use serde_json::{json, Value};
 
 use crate::consumer::{percentile, Arrival, Consumer};
-use crate::daemon::{wait_for, Daemon};
+use crate::daemon::Daemon;
 use crate::scenario::backfill::round;
 use crate::scenario::freshness::{changed_at, seconds_between};
 use crate::world::{self, repo_names, History};
@@ -177,15 +177,7 @@ async fn measure(binary: &Path, size: Size, auth: Auth) -> anyhow::Result<Value>
     let activity_from_ms = millis(sim_started.elapsed());
     let activity = tokio::spawn(keep_busy(handle.clone(), busy.clone()));
 
-    let queue_file = dir.path().join("queue.sqlite");
-    wait_for(
-        &mut daemon,
-        "the queue file exists",
-        Duration::from_secs(30),
-        || async { Ok(queue_file.exists()) },
-    )
-    .await?;
-    let metrics = Consumer::open(&queue_file, "gha-ingest-metrics").await?;
+    let metrics = Consumer::of_daemon(&mut daemon, dir.path(), "gha-ingest-metrics").await?;
     let mut seen = Seen::new(sim_ahead);
     let mut answered = Answered::default();
     let mut backfill_done: Option<Duration> = None;

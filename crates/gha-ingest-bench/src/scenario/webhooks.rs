@@ -15,7 +15,7 @@ use gha_ingest_sim::{AppKeyPair, SecondaryLimits, SimConfig, WebhookFaults};
 use serde_json::{json, Value};
 
 use crate::consumer::{percentile, Consumer};
-use crate::daemon::{wait_for, Daemon};
+use crate::daemon::Daemon;
 use crate::scenario::backfill::round;
 use crate::scenario::org::{free_loopback_address, keep_busy, Expected, Seen};
 use crate::world::{self, repo_names, History};
@@ -81,15 +81,7 @@ pub async fn run(binary: &Path, quick: bool) -> anyhow::Result<Value> {
         ("GHA_INGEST_WEBHOOK_SECRET", SECRET.to_owned()),
     ];
     let mut daemon = Daemon::start_pipeline(binary, &sim.api_url(), dir.path(), &env)?;
-    let queue_file = dir.path().join("queue.sqlite");
-    wait_for(
-        &mut daemon,
-        "the queue file exists",
-        Duration::from_secs(30),
-        || async { Ok(queue_file.exists()) },
-    )
-    .await?;
-    let metrics = Consumer::open(&queue_file, "gha-ingest-metrics").await?;
+    let metrics = Consumer::of_daemon(&mut daemon, dir.path(), "gha-ingest-metrics").await?;
     let mut seen = Seen::new(sim_ahead);
     let backfill_started = Instant::now();
     while history.missing_runs(&seen) > 0 {
