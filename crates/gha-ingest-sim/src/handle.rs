@@ -217,8 +217,8 @@ impl SimHandle {
         *lock(&self.shared.stats) = SimStats::default();
     }
 
-    /// Replaces GitHub's secondary limits from the next request on (a benchmark lifts them to
-    /// prepare a state, then measures under them).
+    /// Replaces GitHub's secondary limits from the next request on, counting from zero (a
+    /// benchmark lifts them to prepare a state, then measures under them).
     pub fn set_secondary_limits(&self, limits: crate::SecondaryLimits) {
         self.shared.secondary.set_limits(limits);
     }

@@ -116,9 +116,11 @@ impl SecondaryLimiter {
         })
     }
 
-    /// From the next request on, these limits apply.
+    /// From the next request on, these limits apply, counted from then: what was spent before
+    /// (under other limits) is forgotten.
     pub(crate) fn set_limits(&self, limits: SecondaryLimits) {
         *lock(&self.limits) = limits;
+        lock(&self.usage).clear();
     }
 
     /// Admits a request of `points` for `credential` at `now`, or names the limit it exceeds.
