@@ -131,3 +131,21 @@ pub fn minimum_requests(handle: &SimHandle, repositories: usize) -> Minimum {
         requests,
     }
 }
+
+/// Installs the App `app_id` (a new key pair, returned) on `repos`, split evenly across
+/// `installations`. GitHub installs an App once per account; the simulator does not check, and
+/// the daemon routes by repository, so this splits `bench` as that many organisations would.
+pub(crate) fn install_app(
+    handle: &SimHandle,
+    app_id: u64,
+    repos: &[String],
+    installations: usize,
+) -> gha_ingest_sim::AppKeyPair {
+    let keys = gha_ingest_sim::AppKeyPair::generate();
+    handle.add_app(app_id, &keys.public_pem);
+    for part in repos.chunks(repos.len().div_ceil(installations.max(1)).max(1)) {
+        let names: Vec<&str> = part.iter().map(String::as_str).collect();
+        handle.add_installation(app_id, "bench", &names);
+    }
+    keys
+}

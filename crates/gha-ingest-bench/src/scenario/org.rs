@@ -17,9 +17,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
-use gha_ingest_sim::{
-    AppKeyPair, RequestLogEntry, RunSpec, SecondaryLimits, SimConfig, SimHandle, SimStats,
-};
+use gha_ingest_sim::{RequestLogEntry, RunSpec, SecondaryLimits, SimConfig, SimHandle, SimStats};
 use serde_json::{json, Value};
 
 use crate::consumer::{percentile, Arrival, Consumer};
@@ -139,15 +137,7 @@ async fn measure(binary: &Path, size: Size, auth: Auth) -> anyhow::Result<Value>
             vec![("GHA_INGEST__PIPELINE__REPOSITORIES", repos.join(","))],
         ),
         Auth::App => {
-            let keys = AppKeyPair::generate();
-            handle.add_app(APP_ID, &keys.public_pem);
-            let per_installation = repos.len().div_ceil(INSTALLATIONS);
-            for half in repos.chunks(per_installation) {
-                let names: Vec<&str> = half.iter().map(String::as_str).collect();
-                // GitHub installs an App once per account; the simulator does not check, and the
-                // daemon routes by repository, so this splits `bench` as two organisations would.
-                handle.add_installation(APP_ID, "bench", &names);
-            }
+            let keys = world::install_app(&handle, APP_ID, &repos, INSTALLATIONS);
             // No repository list: the daemon finds them through the installations. The token
             // `Daemon::start` sets is not read once an App id is.
             (

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use gha_ingest_sim::{AppKeyPair, SecondaryLimits, SimConfig, WebhookFaults};
+use gha_ingest_sim::{SecondaryLimits, SimConfig, WebhookFaults};
 use serde_json::{json, Value};
 
 use crate::consumer::{percentile, Consumer};
@@ -64,12 +64,7 @@ pub async fn run(binary: &Path, quick: bool) -> anyhow::Result<Value> {
     let handle = sim.handle();
     let sim_ahead = handle.now() - Utc::now();
     let history = Expected::of(&handle, &repos);
-    let keys = AppKeyPair::generate();
-    handle.add_app(APP_ID, &keys.public_pem);
-    for half in repos.chunks(repositories.div_ceil(INSTALLATIONS)) {
-        let names: Vec<&str> = half.iter().map(String::as_str).collect();
-        handle.add_installation(APP_ID, "bench", &names);
-    }
+    let keys = world::install_app(&handle, APP_ID, &repos, INSTALLATIONS);
     let http = free_loopback_address()?;
     let dir = tempfile::tempdir()?;
     let env = vec![
