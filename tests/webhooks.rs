@@ -84,7 +84,12 @@ fn spawn_daemon(
     poll_interval_secs: u64,
     credential: &[(&str, &str)],
 ) -> DaemonChild {
-    let log = std::fs::File::create(dir.join("daemon.log")).unwrap();
+    // Appended to: a restarted daemon's output follows the first one's.
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("daemon.log"))
+        .unwrap();
     let moto = MotoServer::shared();
     let mut command: Command = base_command();
     command
@@ -384,49 +389,73 @@ async fn signed_deliveries_are_the_facts_polling_derives_and_forged_or_late_ones
     sim.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_apps_failed_deliveries_are_asked_for_again_and_bring_every_fact_before_any_poll() {
-    const APP_ID: u64 = 4_242;
-    let sim = start_realtime_sim().await;
-    let handle = sim.handle();
-    handle.add_repo("acme", "webapp");
-    let key = AppKeyPair::generate();
-    handle.add_app(APP_ID, &key.public_pem);
-    handle.add_installation(APP_ID, "acme", &[REPO]);
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("daemon.log");
-    let moto = MotoServer::shared();
-    let name = unique_queue_name("redeliver");
-    let queue_url = moto.create_queue(&name, None).await;
-    let port = free_loopback_port();
-    let app_id = APP_ID.to_string();
-    // Polls ten minutes apart: whatever arrives in this test came by webhook.
-    let mut daemon = spawn_daemon(
-        &sim.api_url(),
-        dir.path(),
-        port,
-        &queue_url,
-        600,
-        &[
-            ("GHA_INGEST__GITHUB__APP__ID", app_id.as_str()),
-            ("GITHUB_APP_PRIVATE_KEY", key.private_pem.as_str()),
-            ("GHA_INGEST__WEBHOOKS__REDELIVER_INTERVAL_SECS", "1"),
-            ("GHA_INGEST__WEBHOOKS__REDELIVER_AFTER_SECS", "1"),
-        ],
-    );
-    let store = after_the_first_poll(dir.path()).await;
+/// A GitHub App installed on [`REPO`] in a simulator on the wall clock, and what a daemon
+/// authenticated as it needs: its files, its queue on moto, the port of its receiver.
+struct AppWorld {
+    sim: gha_ingest_sim::RunningSim,
+    /// Held for the test's length: the shared moto server stops with its last holder.
+    moto: std::sync::Arc<MotoServer>,
+    key: AppKeyPair,
+    dir: tempfile::TempDir,
+    queue_name: String,
+    queue_url: String,
+    port: u16,
+}
 
-    // GitHub loses a third of the deliveries and sends some twice.
-    handle.set_webhook(&format!("http://127.0.0.1:{port}/webhooks/github"), SECRET);
-    handle.set_webhook_faults(WebhookFaults {
-        seed: 11,
-        drop_ratio: 0.34,
-        duplicate_ratio: 0.2,
-        ..WebhookFaults::default()
-    });
-    let runs: Vec<u64> = (0..4)
-        .map(|_| {
-            handle.create_run(
+impl AppWorld {
+    const APP_ID: u64 = 4_242;
+
+    async fn start() -> AppWorld {
+        let sim = start_realtime_sim().await;
+        let handle = sim.handle();
+        handle.add_repo("acme", "webapp");
+        let key = AppKeyPair::generate();
+        handle.add_app(Self::APP_ID, &key.public_pem);
+        handle.add_installation(Self::APP_ID, "acme", &[REPO]);
+        let queue_name = unique_queue_name("app-webhooks");
+        let moto = MotoServer::shared();
+        let queue_url = moto.create_queue(&queue_name, None).await;
+        AppWorld {
+            sim,
+            moto,
+            key,
+            dir: tempfile::tempdir().unwrap(),
+            queue_name,
+            queue_url,
+            port: free_loopback_port(),
+        }
+    }
+
+    /// The daemon as the App, asking for failed deliveries every second; polls ten minutes
+    /// apart, so whatever arrives within a test came by webhook.
+    fn spawn_daemon(&self) -> DaemonChild {
+        let app_id = Self::APP_ID.to_string();
+        spawn_daemon(
+            &self.sim.api_url(),
+            self.dir.path(),
+            self.port,
+            &self.queue_url,
+            600,
+            &[
+                ("GHA_INGEST__GITHUB__APP__ID", app_id.as_str()),
+                ("GITHUB_APP_PRIVATE_KEY", self.key.private_pem.as_str()),
+                ("GHA_INGEST__WEBHOOKS__REDELIVER_INTERVAL_SECS", "1"),
+                ("GHA_INGEST__WEBHOOKS__REDELIVER_AFTER_SECS", "1"),
+            ],
+        )
+    }
+
+    fn log(&self) -> std::path::PathBuf {
+        self.dir.path().join("daemon.log")
+    }
+
+    /// `count` runs of two jobs each, done in about three seconds; the ids of the completions
+    /// they will produce.
+    fn create_runs(&self, count: usize) -> HashSet<String> {
+        let handle = self.sim.handle();
+        let mut expected = HashSet::new();
+        for _ in 0..count {
+            let run_id = handle.create_run(
                 REPO,
                 RunSpec {
                     jobs: 2,
@@ -434,40 +463,62 @@ async fn an_apps_failed_deliveries_are_asked_for_again_and_bring_every_fact_befo
                     run_secs: 2,
                     ..RunSpec::default()
                 },
-            )
-        })
-        .collect();
-    let mut expected: HashSet<String> = runs
-        .iter()
-        .map(|run_id| format!("run-{run_id}-1-completed"))
-        .collect();
-    for run_id in &runs {
-        for job_id in handle.job_ids(*run_id, 1) {
-            expected.insert(format!("job-{job_id}-completed"));
+            );
+            expected.insert(format!("run-{run_id}-1-completed"));
+            for job_id in handle.job_ids(run_id, 1) {
+                expected.insert(format!("job-{job_id}-completed"));
+            }
+        }
+        expected
+    }
+
+    /// Every message of the queue until each of `expected` is among them (90 s at most).
+    async fn wait_for_events(&self, expected: &HashSet<String>) -> Vec<Received> {
+        let queue = self
+            .moto
+            .connect(&self.queue_name, MessageLimits::default())
+            .await;
+        let mut messages = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
+        loop {
+            messages.extend(drain(&queue).await);
+            let ids: HashSet<String> = messages.iter().map(|m| m.event_id().to_string()).collect();
+            if expected.is_subset(&ids) {
+                return messages;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "missing {:?}; webhook stats {:?}; daemon output:\n{}",
+                expected.difference(&ids).collect::<Vec<_>>(),
+                self.sim.handle().webhook_stats(),
+                std::fs::read_to_string(self.log()).unwrap_or_default()
+            );
         }
     }
 
-    let queue = moto.connect(&name, MessageLimits::default()).await;
-    let mut messages = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(90);
-    loop {
-        messages.extend(drain(&queue).await);
-        let ids: HashSet<String> = messages.iter().map(|m| m.event_id().to_string()).collect();
-        if expected.is_subset(&ids) {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "missing {:?}; webhook stats {:?}; daemon output:\n{}",
-            expected.difference(&ids).collect::<Vec<_>>(),
-            handle.webhook_stats(),
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
+    /// `gha_ingest_pipeline_webhook_redeliveries_total{outcome="asked"}` of the running daemon.
+    async fn redeliveries_asked(&self) -> u64 {
+        let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", self.port))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        metrics
+            .lines()
+            .find_map(|line| {
+                line.strip_prefix(
+                    r#"gha_ingest_pipeline_webhook_redeliveries_total{outcome="asked"} "#,
+                )
+            })
+            .and_then(|value| value.parse::<u64>().ok())
+            .unwrap_or(0)
     }
-    let stats = handle.webhook_stats();
-    assert!(stats.dropped > 0 && stats.duplicated > 0, "{stats:?}");
-    assert!(stats.redelivered > 0, "nothing was redelivered: {stats:?}");
-    for message in &messages {
+}
+
+/// Every message came by webhook, and each fact once.
+fn all_by_webhook_and_once(messages: &[Received]) {
+    for message in messages {
         assert_eq!(
             message.body["source"],
             "webhook",
@@ -476,25 +527,80 @@ async fn an_apps_failed_deliveries_are_asked_for_again_and_bring_every_fact_befo
         );
     }
     assert!(
+        duplicate_ids(messages).is_empty(),
+        "{:?}",
+        duplicate_ids(messages)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apps_failed_deliveries_are_asked_for_again_and_bring_every_fact_before_any_poll() {
+    let world = AppWorld::start().await;
+    let handle = world.sim.handle();
+    let mut daemon = world.spawn_daemon();
+    let store = after_the_first_poll(world.dir.path()).await;
+
+    // GitHub loses a third of the deliveries and sends some twice.
+    handle.set_webhook(
+        &format!("http://127.0.0.1:{}/webhooks/github", world.port),
+        SECRET,
+    );
+    handle.set_webhook_faults(WebhookFaults {
+        seed: 11,
+        drop_ratio: 0.34,
+        duplicate_ratio: 0.2,
+        ..WebhookFaults::default()
+    });
+    let expected = world.create_runs(4);
+    let messages = world.wait_for_events(&expected).await;
+    let stats = handle.webhook_stats();
+    assert!(stats.dropped > 0 && stats.duplicated > 0, "{stats:?}");
+    assert!(stats.redelivered > 0, "nothing was redelivered: {stats:?}");
+    all_by_webhook_and_once(&messages);
+    assert!(
+        world.redeliveries_asked().await > 0,
+        "no redelivery was asked for"
+    );
+    stop_gracefully(&mut daemon);
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_killed_while_deliveries_flow_gets_them_all_back_after_its_restart() {
+    let world = AppWorld::start().await;
+    let handle = world.sim.handle();
+    let mut daemon = world.spawn_daemon();
+    let store = after_the_first_poll(world.dir.path()).await;
+    handle.set_webhook(
+        &format!("http://127.0.0.1:{}/webhooks/github", world.port),
+        SECRET,
+    );
+
+    // SIGKILL in the middle of the runs' deliveries: a delivery being received is never
+    // answered, and those sent while the daemon is down find no one. GitHub records them all as
+    // failed; the restarted daemon asks for them again.
+    let expected = world.create_runs(4);
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let failed_while_down = handle.webhook_stats().failed;
+    assert!(
+        failed_while_down > 0,
+        "no delivery failed while the daemon was down: {:?}",
+        handle.webhook_stats()
+    );
+    let mut daemon = world.spawn_daemon();
+    // The restart's first poll of the repository (made due by the deliveries taken before the
+    // kill) may bring some facts first; redelivery brings the rest. Each fact once either way.
+    let messages = world.wait_for_events(&expected).await;
+    assert!(
         duplicate_ids(&messages).is_empty(),
         "{:?}",
         duplicate_ids(&messages)
     );
-    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let asked = metrics
-        .lines()
-        .find_map(|line| {
-            line.strip_prefix(r#"gha_ingest_pipeline_webhook_redeliveries_total{outcome="asked"} "#)
-        })
-        .and_then(|value| value.parse::<u64>().ok())
-        .unwrap_or(0);
-    assert!(asked > 0, "no redelivery was asked for:\n{metrics}");
+    assert!(handle.webhook_stats().redelivered > 0);
+    assert!(world.redeliveries_asked().await > 0);
     stop_gracefully(&mut daemon);
     store.close().await;
-    sim.shutdown().await;
 }
