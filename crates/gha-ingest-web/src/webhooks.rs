@@ -10,6 +10,8 @@
 //! 2xx: GitHub counts a delivery as failed unless it gets a 2xx within 10 seconds, and a failed
 //! delivery can be redelivered, so an error here loses nothing.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
@@ -28,6 +30,8 @@ use crate::SharedState;
 const SIGNATURE_HEADER: &str = "x-hub-signature-256";
 const EVENT_HEADER: &str = "x-github-event";
 const DELIVERY_HEADER: &str = "x-github-delivery";
+/// Refused deliveries are logged at most this often.
+const REFUSAL_WARNING_EVERY_SECS: i64 = 60;
 /// Longest delivery id or event name accepted (GitHub's are a GUID and a short word).
 const MAX_HEADER_CHARS: usize = 100;
 
@@ -55,7 +59,9 @@ pub(crate) async fn receive(
     let event = header_text(&headers, EVENT_HEADER).unwrap_or_default();
     let refuse = |error: ApiError| {
         endpoint.receiver.refused(event);
-        tracing::warn!(event, cause = %error, "webhook delivery refused");
+        if warning_due() {
+            tracing::warn!(event, cause = %error, "webhook delivery refused (said at most once a minute; gha_ingest_pipeline_webhook_deliveries_total counts them all)");
+        }
         error
     };
     let body = body.map_err(|rejection| {
@@ -128,6 +134,18 @@ pub(crate) fn verify_signature(
             "the signature does not match the webhook secret".into(),
         ))
     }
+}
+
+/// Whether a refusal may be logged now: at most once a minute, so that anyone who can reach the
+/// port cannot flood the log with bad deliveries.
+fn warning_due() -> bool {
+    static LAST_WARNED_SECS: AtomicI64 = AtomicI64::new(i64::MIN);
+    let now = chrono::Utc::now().timestamp();
+    let last = LAST_WARNED_SECS.load(Ordering::Relaxed);
+    now.saturating_sub(last) >= REFUSAL_WARNING_EVERY_SECS
+        && LAST_WARNED_SECS
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
 }
 
 /// A header's value when it is short printable ASCII (ids and event names are).
