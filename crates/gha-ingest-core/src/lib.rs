@@ -15,9 +15,11 @@ pub mod log_facts;
 pub mod queue_text;
 pub mod repo;
 pub mod size;
+pub mod throttle;
 pub mod webhook;
 
 pub use clock::Clock;
 pub use error_chain::error_chain;
 pub use event::{Envelope, EventType, Source, SCHEMA_VERSION};
 pub use repo::RepoName;
+pub use throttle::Throttle;

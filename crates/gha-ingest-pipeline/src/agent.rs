@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use futures::stream::{self, StreamExt};
-use gha_ingest_core::{error_chain, Clock, RepoName};
+use gha_ingest_core::{error_chain, Clock, RepoName, Throttle};
 use gha_ingest_github::{followable_repositories, GithubAccess, GithubClient, Priority};
 use gha_ingest_store::{RepoCursor, StateStore};
 use tokio::sync::Notify;
@@ -111,7 +111,7 @@ impl PipelineAgent {
         let mut last_discovery: Option<DateTime<Utc>> = None;
         let mut last_prune: Option<DateTime<Utc>> = None;
         let mut forced = false;
-        let mut last_overrun_warning: Option<std::time::Instant> = None;
+        let overrun_warning = Throttle::new(OVERRUN_WARNING_EVERY);
         let org_refresh_interval =
             Duration::from_std(self.options.org_refresh_interval).unwrap_or(Duration::hours(1));
         loop {
@@ -140,10 +140,7 @@ impl PipelineAgent {
                 _ = shutdown.cancelled() => break,
             }
             let interval = self.options.poll_interval;
-            if deferred > 0
-                && last_overrun_warning.is_none_or(|at| at.elapsed() >= OVERRUN_WARNING_EVERY)
-            {
-                last_overrun_warning = Some(std::time::Instant::now());
+            if deferred > 0 && overrun_warning.ready() {
                 tracing::warn!(
                     deferred,
                     poll_interval_secs = interval.as_secs(),

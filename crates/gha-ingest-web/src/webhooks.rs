@@ -10,14 +10,15 @@
 //! 2xx: GitHub counts a delivery as failed unless it gets a 2xx within 10 seconds, and a failed
 //! delivery can be redelivered, so an error here loses nothing.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
-use gha_ingest_core::error_chain;
+use gha_ingest_core::{error_chain, Throttle};
 use gha_ingest_pipeline::{Delivery, DeliveryError, WebhookReceiver};
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
@@ -31,7 +32,7 @@ const SIGNATURE_HEADER: &str = "x-hub-signature-256";
 const EVENT_HEADER: &str = "x-github-event";
 const DELIVERY_HEADER: &str = "x-github-delivery";
 /// Refused deliveries are logged at most this often.
-const REFUSAL_WARNING_EVERY_SECS: i64 = 60;
+const REFUSAL_WARNING_EVERY: Duration = Duration::from_secs(60);
 /// Longest delivery id or event name accepted (GitHub's are a GUID and a short word).
 const MAX_HEADER_CHARS: usize = 100;
 
@@ -59,7 +60,7 @@ pub(crate) async fn receive(
     let event = header_text(&headers, EVENT_HEADER).unwrap_or_default();
     let refuse = |error: ApiError| {
         endpoint.receiver.refused(event);
-        if warning_due() {
+        if refusal_warning().ready() {
             tracing::warn!(event, cause = %error, "webhook delivery refused (said at most once a minute; gha_ingest_pipeline_webhook_deliveries_total counts them all)");
         }
         error
@@ -136,16 +137,11 @@ pub(crate) fn verify_signature(
     }
 }
 
-/// Whether a refusal may be logged now: at most once a minute, so that anyone who can reach the
-/// port cannot flood the log with bad deliveries.
-fn warning_due() -> bool {
-    static LAST_WARNED_SECS: AtomicI64 = AtomicI64::new(i64::MIN);
-    let now = chrono::Utc::now().timestamp();
-    let last = LAST_WARNED_SECS.load(Ordering::Relaxed);
-    now.saturating_sub(last) >= REFUSAL_WARNING_EVERY_SECS
-        && LAST_WARNED_SECS
-            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
+/// Refusals are logged at most once a minute: anyone who can reach the port could otherwise
+/// flood the log with bad deliveries.
+fn refusal_warning() -> &'static Throttle {
+    static THROTTLE: OnceLock<Throttle> = OnceLock::new();
+    THROTTLE.get_or_init(|| Throttle::new(REFUSAL_WARNING_EVERY))
 }
 
 /// A header's value when it is short printable ASCII (ids and event names are).
