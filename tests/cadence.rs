@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use gha_ingest_core::RepoName;
-use gha_ingest_pipeline::{PipelineOptions, QueueSet};
+use gha_ingest_pipeline::{Delivery, DeliveryOutcome, PipelineOptions, QueueSet};
 use gha_ingest_sim::RunSpec;
 use gha_ingest_tests::*;
 
@@ -96,6 +96,68 @@ async fn a_dormant_repository_starts_slow_and_an_active_one_keeps_the_interval_w
     assert!(
         (1..10).contains(&later),
         "slower once quiet for five minutes: {busy_polls:?}"
+    );
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polls_planned_slow_while_webhooks_were_healthy_come_back_once_a_poll_finds_a_change_first()
+{
+    let world = World::start().await;
+    let sim = world.sim();
+    sim.add_repo("octo", "quiet");
+    let queue_dir = tempfile::tempdir().unwrap();
+    let queues = QueueSet {
+        metrics: embedded_queue(queue_dir.path(), "cadence").await,
+        log_requests: None,
+    };
+    let options = PipelineOptions {
+        poll_interval: INTERVAL,
+        quiet_poll_max: QUIET_MAX,
+        reconcile_interval: Duration::from_secs(3_600),
+        webhook_poll_slowdown: 4,
+        ..test_options()
+    };
+    let daemon = Daemon::start(&world, queues, options).await;
+    let quiet: RepoName = "octo/quiet".parse().unwrap();
+    daemon.store.add_repository(&quiet, "config").await.unwrap();
+    let last_poll = || async { daemon.store.cursor(&quiet).await.unwrap().last_poll_at };
+
+    // A ping proves that deliveries reach the daemon: quiet repositories wait four times longer.
+    let ping = Delivery {
+        id: "d-ping",
+        event: "ping",
+        body: br#"{"zen":"Design for failure."}"#,
+    };
+    let webhooks = daemon.receive_webhooks();
+    assert_eq!(
+        webhooks.receive(ping).await.unwrap(),
+        DeliveryOutcome::Ignored
+    );
+    daemon.agent.poll_due_once().await;
+    let planned = daemon.store.cursor(&quiet).await.unwrap().next_poll_at;
+    let wait = planned.expect("a dormant repository waits") - sim.now();
+    assert!(wait >= chrono::Duration::seconds(2_000), "waits {wait}");
+    let first_poll = last_poll().await;
+    sim.advance(QUIET_MAX);
+    daemon.agent.poll_due_once().await;
+    assert_eq!(
+        last_poll().await,
+        first_poll,
+        "polled at the normal cadence"
+    );
+
+    // A run no delivery announced, found by a poll of the other repository: webhooks are not
+    // to be trusted now, and the quiet repository is due at the cadence it would have without
+    // them, although its slow poll was planned half an hour ahead.
+    sim.create_run(REPO, RunSpec::default());
+    daemon.agent.poll_repository(&REPO.parse().unwrap()).await;
+    sim.advance(INTERVAL);
+    daemon.agent.poll_due_once().await;
+    assert_ne!(
+        last_poll().await,
+        first_poll,
+        "still waiting for the slow poll planned while webhooks were healthy"
     );
     daemon.stop().await;
 }

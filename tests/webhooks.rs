@@ -75,14 +75,14 @@ fn job_payload(action: &str, job: Value) -> Value {
 }
 
 /// The daemon with webhooks on at `port`, polling the simulator every `poll_interval_secs`,
-/// publishing to `queue_url` on moto, authenticated by `credential` (environment variables).
+/// publishing to `queue_url` on moto, with `env` (the credential, and any other setting).
 fn spawn_daemon(
     sim_url: &str,
     dir: &Path,
     port: u16,
     queue_url: &str,
     poll_interval_secs: u64,
-    credential: &[(&str, &str)],
+    env: &[(&str, &str)],
 ) -> DaemonChild {
     // Appended to: a restarted daemon's output follows the first one's.
     let log = std::fs::OpenOptions::new()
@@ -113,7 +113,7 @@ fn spawn_daemon(
     for (key, value) in moto.env_vars() {
         command.env(key, value);
     }
-    for (key, value) in credential {
+    for (key, value) in env {
         command.env(key, value);
     }
     DaemonChild::spawn(&mut command)
@@ -158,13 +158,17 @@ async fn signed_deliveries_are_the_facts_polling_derives_and_forged_or_late_ones
     let name = unique_queue_name("webhooks");
     let queue_url = moto.create_queue(&name, None).await;
     let port = free_loopback_port();
+    // Polling at its own pace although the deliveries make webhooks healthy: the poll that
+    // brings the lost job comes one interval after them.
+    let mut env = token_credential().to_vec();
+    env.push(("GHA_INGEST__WEBHOOKS__POLL_SLOWDOWN", "1"));
     let mut daemon = spawn_daemon(
         &sim.api_url(),
         dir.path(),
         port,
         &queue_url,
         POLL_INTERVAL_SECS,
-        &token_credential(),
+        &env,
     );
     let store = after_the_first_poll(dir.path()).await;
     let sender = Sender {
@@ -498,22 +502,23 @@ impl AppWorld {
 
     /// `gha_ingest_pipeline_webhook_redeliveries_total{outcome="asked"}` of the running daemon.
     async fn redeliveries_asked(&self) -> u64 {
-        let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", self.port))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        metrics
-            .lines()
-            .find_map(|line| {
-                line.strip_prefix(
-                    r#"gha_ingest_pipeline_webhook_redeliveries_total{outcome="asked"} "#,
-                )
-            })
-            .and_then(|value| value.parse::<u64>().ok())
-            .unwrap_or(0)
+        let series = r#"gha_ingest_pipeline_webhook_redeliveries_total{outcome="asked"}"#;
+        metric(self.port, series).await.unwrap_or(0.0) as u64
     }
+}
+
+/// The value of one series on the `/metrics` of the daemon at `port`, if it is there.
+async fn metric(port: u16, series: &str) -> Option<f64> {
+    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    metrics.lines().find_map(|line| {
+        let value = line.strip_prefix(series)?.strip_prefix(' ')?;
+        value.parse().ok()
+    })
 }
 
 /// Every message came by webhook, and each fact once.
@@ -603,4 +608,95 @@ async fn a_daemon_killed_while_deliveries_flow_gets_them_all_back_after_its_rest
     assert!(world.redeliveries_asked().await > 0);
     stop_gracefully(&mut daemon);
     store.close().await;
+}
+
+/// Requests for [`REPO`]'s run lists (the newest runs, queued, in progress: three a poll) since
+/// the last take of the simulator's request log.
+fn run_list_requests(handle: &gha_ingest_sim::SimHandle) -> usize {
+    handle
+        .take_request_log()
+        .iter()
+        .filter(|entry| entry.route == "GET /repos/{owner}/{repo}/actions/runs")
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polling_slows_down_while_webhooks_bring_every_change_and_not_once_they_stop() {
+    let sim = start_realtime_sim().await;
+    let handle = sim.handle();
+    handle.add_repo("acme", "webapp");
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("daemon.log");
+    let moto = MotoServer::shared();
+    let queue_url = moto
+        .create_queue(&unique_queue_name("slowdown"), None)
+        .await;
+    let port = free_loopback_port();
+    // Polled every second on its own; every 20 s while webhooks are healthy.
+    let mut env = token_credential().to_vec();
+    env.extend([
+        ("GHA_INGEST__PIPELINE__QUIET_POLL_MAX_SECS", "1"),
+        ("GHA_INGEST__WEBHOOKS__POLL_SLOWDOWN", "20"),
+    ]);
+    let mut daemon = spawn_daemon(&sim.api_url(), dir.path(), port, &queue_url, 1, &env);
+    let store = after_the_first_poll(dir.path()).await;
+    let healthy = "gha_ingest_pipeline_webhooks_healthy";
+    let short_run = RunSpec {
+        jobs: 1,
+        queue_secs: 1,
+        run_secs: 1,
+        ..RunSpec::default()
+    };
+
+    // No delivery yet proves that webhooks reach the daemon: polling keeps its pace.
+    run_list_requests(&handle);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let unproven = run_list_requests(&handle);
+    assert!(unproven >= 6, "{unproven} run-list requests in 4 s");
+    assert_eq!(metric(port, healthy).await, Some(0.0));
+
+    // Deliveries bring a run's every change: polling slows down to confirming.
+    handle.set_webhook(&format!("http://127.0.0.1:{port}/webhooks/github"), SECRET);
+    handle.create_run(REPO, short_run.clone());
+    wait_until(
+        "webhooks are healthy",
+        &log,
+        Duration::from_secs(20),
+        || async { metric(port, healthy).await == Some(1.0) },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    run_list_requests(&handle);
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let slowed = run_list_requests(&handle);
+    assert!(
+        slowed <= 6,
+        "{slowed} run-list requests in 8 s with healthy webhooks (two polls are six)"
+    );
+    let interval = "gha_ingest_pipeline_poll_interval_seconds";
+    assert_eq!(metric(port, interval).await, Some(20.0));
+
+    // The webhook is removed on GitHub's side: the next run is found by a poll first, and
+    // polling is back at its own pace at once.
+    handle.clear_webhook();
+    handle.create_run(REPO, short_run);
+    wait_until(
+        "webhooks are unhealthy",
+        &log,
+        Duration::from_secs(40),
+        || async { metric(port, healthy).await == Some(0.0) },
+    )
+    .await;
+    run_list_requests(&handle);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let recovered = run_list_requests(&handle);
+    assert!(
+        recovered >= 6,
+        "{recovered} run-list requests in 4 s after a missed delivery"
+    );
+    let missed = r#"gha_ingest_pipeline_webhook_missed_total{event="workflow_run"}"#;
+    assert!(metric(port, missed).await.unwrap_or(0.0) >= 1.0);
+    stop_gracefully(&mut daemon);
+    store.close().await;
+    sim.shutdown().await;
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use gha_ingest_github::{BudgetOptions, ClientOptions, GithubAccess, GithubClient};
 use gha_ingest_pipeline::{
-    AgentStatus, Clock, OutboxPublisher, PipelineAgent, PipelineOptions, QueueSet,
+    AgentStatus, Clock, OutboxPublisher, PipelineAgent, PipelineOptions, QueueSet, WebhookReceiver,
 };
 use gha_ingest_queue::testing::{unique_queue_name, MotoServer};
 use gha_ingest_queue::{
@@ -133,6 +133,8 @@ pub struct Daemon {
     pub agent: PipelineAgent,
     pub publisher: OutboxPublisher,
     pub store: StateStore,
+    /// What a webhook receiver shares with the agent, as the binary wires it.
+    wiring: (Arc<AgentStatus>, Arc<Notify>, PipelineOptions, Clock),
 }
 
 impl Daemon {
@@ -162,6 +164,12 @@ impl Daemon {
             .with_clock(clock.clone());
         let status = Arc::new(AgentStatus::default());
         let published = Arc::new(Notify::new());
+        let wiring = (
+            status.clone(),
+            published.clone(),
+            options.clone(),
+            clock.clone(),
+        );
         let agent = PipelineAgent::new(
             access,
             store.clone(),
@@ -175,7 +183,20 @@ impl Daemon {
             agent,
             publisher,
             store,
+            wiring,
         }
+    }
+
+    /// Webhooks on: a receiver writing to this daemon's store and outbox, beside its agent.
+    pub fn receive_webhooks(&self) -> WebhookReceiver {
+        let (status, published, options, clock) = &self.wiring;
+        WebhookReceiver::new(
+            self.store.clone(),
+            options,
+            status.metrics().clone(),
+            published.clone(),
+            clock.clone(),
+        )
     }
 
     /// One poll cycle of every repository, then publish everything it produced.

@@ -510,6 +510,7 @@ mod tests {
                 max_body_bytes: 1,
                 redeliver_interval_secs: 1,
                 redeliver_after_secs: 1,
+                poll_slowdown: 1,
                 secret: Some(Secret::new("w")),
                 previous_secret: Some(Secret::new("p")),
             },

@@ -380,6 +380,9 @@ pub struct WebhookSettings {
     /// A failed delivery is asked for again once its last attempt is this many seconds old
     /// (at least 1).
     pub redeliver_after_secs: u64,
+    /// While webhooks are healthy, every poll wait (the interval and the quiet maximum) is this
+    /// many times longer; 1 never slows polling down (1 to 60).
+    pub poll_slowdown: u32,
     /// The secret, resolved during validation. Cannot be set in a file.
     #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
     pub secret: Option<Secret>,

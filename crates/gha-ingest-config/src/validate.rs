@@ -627,6 +627,13 @@ fn validate_webhooks(
         "webhooks.redeliver_after_secs",
         problems,
     );
+    require_between(
+        u64::from(webhooks.poll_slowdown),
+        1,
+        60,
+        "webhooks.poll_slowdown",
+        problems,
+    );
     if !webhooks.enabled {
         return;
     }

@@ -204,8 +204,8 @@ impl PipelineAgent {
     /// history to read or a sweep due (its interval stretched as its polling is).
     fn catchup_due(&self, cursor: &RepoCursor) -> Option<bool> {
         cursor.discovered_through?;
-        let sweep_interval = self
-            .cadence()
+        // The sweep keeps its pace while webhooks slow polling down.
+        let sweep_interval = Cadence::of(&self.options, false)
             .sweep_interval(self.options.reconcile_interval, cursor.quiet_polls);
         let now = self.clock.now();
         let sweep_due = cursor.last_sweep_at.is_none_or(|last| {
@@ -284,11 +284,10 @@ impl PipelineAgent {
         }
     }
 
+    /// The polling cadence now: slower while webhooks are healthy.
     fn cadence(&self) -> Cadence {
-        Cadence {
-            poll_interval: self.options.poll_interval,
-            quiet_max: self.options.quiet_poll_max,
-        }
+        let health = self.status.metrics().webhook_health();
+        Cadence::of(&self.options, health.is_healthy(self.clock.now()))
     }
 
     /// Back-pressure: while the queue is down the outbox fills; past `max_outbox_events` polling
@@ -412,13 +411,22 @@ impl PipelineAgent {
     }
 
     /// Whether a repository's fresh cycle is due: its time has come, or `forced` unless it is
-    /// backing off after failures.
+    /// backing off after failures. The time planned at its last poll followed the cadence of
+    /// that moment; if webhooks have stopped being healthy since, today's cadence brings it
+    /// forward.
     fn is_due(&self, cursor: &RepoCursor, forced: bool) -> bool {
-        let backing_off = cursor.consecutive_errors > 0;
-        let not_due = cursor
-            .next_poll_at
-            .is_some_and(|next| next > self.clock.now());
-        !not_due || (forced && !backing_off)
+        let now = self.clock.now();
+        let planned = cursor.next_poll_at.is_none_or(|next| next <= now);
+        if cursor.consecutive_errors > 0 {
+            return planned;
+        }
+        let by_cadence_now = || {
+            let wait = self.cadence().next_poll_in(cursor.quiet_polls);
+            cursor.last_poll_at.zip(wait).is_none_or(|(last, wait)| {
+                now - last >= Duration::from_std(wait).unwrap_or(Duration::MAX)
+            })
+        };
+        forced || planned || by_cadence_now()
     }
 
     /// One fresh cycle of one repository; failures are logged and recorded, never fatal. A
@@ -451,17 +459,14 @@ impl PipelineAgent {
             Ok(_) => Some(0),
             Err(_) => None,
         };
-        let next_poll_at = match (&outcome, quiet_polls) {
-            (Err(_), _) => Some(
+        let next_poll_at = match quiet_polls {
+            Some(quiet) => cadence
+                .next_poll_in(quiet)
+                .map(|wait| now + Duration::from_std(wait).unwrap_or(Duration::minutes(10))),
+            None => Some(
                 now + self
                     .repo_backoff(u32::try_from(cursor.consecutive_errors + 1).unwrap_or(u32::MAX)),
             ),
-            (Ok(_), Some(quiet @ 1..)) => {
-                // Half an interval early: the cycle that comes just before it is due takes it.
-                let wait = cadence.wait_after(quiet) - self.options.poll_interval / 2;
-                Some(now + Duration::from_std(wait).unwrap_or(Duration::minutes(10)))
-            }
-            (Ok(_), _) => None,
         };
         if let Err(error) = self
             .store

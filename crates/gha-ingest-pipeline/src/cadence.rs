@@ -15,19 +15,49 @@
 //! `quiet_max` starts at the slow cadence: an organisation's first cycle does not poll its
 //! hundreds of dormant repositories every interval for the minutes it would take to slow them
 //! down one quiet poll at a time.
+//!
+//! While webhooks are healthy (see `webhook_health`) they bring each change first, and polling
+//! only confirms: every wait is `webhook_poll_slowdown` times longer. The look-back sweep keeps
+//! its own pace: it is what finds the changes that neither a delivery nor a poll's lists showed.
 
 use std::time::Duration;
+
+use crate::PipelineOptions;
 
 /// How long a repository is polled at the poll interval after its last change.
 pub(crate) const RECENT: Duration = Duration::from_secs(5 * 60);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Cadence {
+    /// How often the fresh lane runs a cycle: the configured poll interval.
+    pub cycle: Duration,
+    /// The wait after a poll that saw a change.
     pub poll_interval: Duration,
     pub quiet_max: Duration,
 }
 
 impl Cadence {
+    /// The cadence `options` configure, slowed down while webhooks are healthy.
+    pub(crate) fn of(options: &PipelineOptions, webhooks_healthy: bool) -> Cadence {
+        let slowdown = match webhooks_healthy {
+            true => options.webhook_poll_slowdown.max(1),
+            false => 1,
+        };
+        Cadence {
+            cycle: options.poll_interval,
+            poll_interval: options.poll_interval.saturating_mul(slowdown),
+            quiet_max: options.quiet_poll_max.saturating_mul(slowdown),
+        }
+    }
+
+    /// How long after a poll (or a delivery) after `quiet_polls` quiet polls in a row the next
+    /// poll is due; `None`: at the next cycle. Half a cycle early, so that the cycle that comes
+    /// just before it is due takes it.
+    pub(crate) fn next_poll_in(&self, quiet_polls: u32) -> Option<Duration> {
+        let wait = self.wait_after(quiet_polls);
+        (wait > self.cycle).then(|| wait - self.cycle / 2)
+    }
+
     /// The wait before the next poll after `quiet_polls` quiet polls in a row: the poll interval
     /// while the last change is [`RECENT`], then doubling with each quiet poll up to `quiet_max`.
     pub(crate) fn wait_after(&self, quiet_polls: u32) -> Duration {
@@ -66,10 +96,7 @@ mod tests {
 
     #[test]
     fn quiet_polls_double_the_wait_up_to_the_cap_once_the_last_change_is_not_recent() {
-        let cadence = Cadence {
-            poll_interval: Duration::from_secs(30),
-            quiet_max: Duration::from_secs(600),
-        };
+        let cadence = Cadence::of(&options(30, 600, 4), false);
         // Five minutes at 30 s are ten quiet polls at the interval.
         let waits: Vec<u64> = (0..17).map(|n| cadence.wait_after(n).as_secs()).collect();
         assert_eq!(
@@ -91,11 +118,32 @@ mod tests {
 
     #[test]
     fn with_no_slow_cadence_a_dormant_repository_is_polled_every_interval() {
-        let cadence = Cadence {
-            poll_interval: Duration::from_secs(30),
-            quiet_max: Duration::from_secs(30),
-        };
+        let cadence = Cadence::of(&options(30, 30, 4), false);
         assert_eq!(cadence.dormant(), 0);
         assert_eq!(cadence.wait_after(cadence.dormant()).as_secs(), 30);
+        assert_eq!(cadence.next_poll_in(cadence.dormant()), None);
+    }
+
+    #[test]
+    fn healthy_webhooks_stretch_every_wait_and_a_busy_repository_skips_cycles() {
+        let options = options(30, 600, 4);
+        let normal = Cadence::of(&options, false);
+        assert_eq!(normal.next_poll_in(0), None, "polled every cycle");
+        assert_eq!(normal.next_poll_in(12).map(|d| d.as_secs()), Some(105));
+        let slowed = Cadence::of(&options, true);
+        assert_eq!(slowed.cycle.as_secs(), 30);
+        assert_eq!(slowed.next_poll_in(0).map(|d| d.as_secs()), Some(105));
+        assert_eq!(slowed.wait_after(u32::MAX).as_secs(), 2_400);
+        let off = Cadence::of(&self::options(30, 600, 1), true);
+        assert_eq!(off, normal);
+    }
+
+    fn options(poll_interval: u64, quiet_max: u64, slowdown: u32) -> PipelineOptions {
+        PipelineOptions {
+            poll_interval: Duration::from_secs(poll_interval),
+            quiet_poll_max: Duration::from_secs(quiet_max),
+            webhook_poll_slowdown: slowdown,
+            ..PipelineOptions::default()
+        }
     }
 }

@@ -25,6 +25,7 @@ mod publisher;
 mod redelivery;
 mod status;
 mod webhook;
+mod webhook_health;
 mod windows;
 
 pub use agent::PipelineAgent;

@@ -7,12 +7,14 @@
 //! (the rest are `other`), because runner labels are free text chosen by each workflow.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use gha_ingest_core::facts::JobFacts;
 use gha_ingest_store::{StateStore, StoreError};
+
+use crate::webhook_health::WebhookHealth;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -82,8 +84,9 @@ pub struct PipelineMetrics {
     pub(crate) webhook_deliveries: Family<DeliveryLabels, Counter>,
     webhook_missed: Family<WebhookEventLabels, Counter>,
     webhook_redeliveries: Family<OutcomeLabels, Counter>,
-    /// Whether a webhook receiver runs (shared by clones).
-    webhooks_received: Arc<AtomicBool>,
+    webhooks_healthy: Gauge,
+    /// Whether webhooks bring changes first (shared by clones; see `webhook_health`).
+    webhook_health: Arc<WebhookHealth>,
     runner_values: Arc<BoundedValues>,
     label_values: Arc<BoundedValues>,
     /// Filled at scrape time from the state database (see [`PipelineMetrics::refresh`]).
@@ -121,7 +124,8 @@ impl Default for PipelineMetrics {
             webhook_deliveries: Family::default(),
             webhook_missed: Family::default(),
             webhook_redeliveries: Family::default(),
-            webhooks_received: Arc::default(),
+            webhooks_healthy: Gauge::default(),
+            webhook_health: Arc::default(),
             runner_values: Arc::default(),
             label_values: Arc::default(),
             scraped: ScrapedGauges::default(),
@@ -220,6 +224,11 @@ impl PipelineMetrics {
             self.webhook_missed.clone(),
         );
         registry.register(
+            "webhooks_healthy",
+            "1 while webhooks bring changes before polls find them (a delivery taken in since start, few missed in 10 minutes): repositories are then polled webhooks.poll_slowdown times less often",
+            self.webhooks_healthy.clone(),
+        );
+        registry.register(
             "webhook_redeliveries",
             "Failed webhook deliveries the daemon asked GitHub to send again (App webhooks), by outcome (asked, refused)",
             self.webhook_redeliveries.clone(),
@@ -237,12 +246,12 @@ impl PipelineMetrics {
         );
         registry.register(
             "poll_interval_seconds",
-            "The configured seconds between two polls of a repository",
+            "Seconds between two polls of an active repository: the configured interval, times webhooks.poll_slowdown while webhooks are healthy",
             scraped.poll_interval.clone(),
         );
         registry.register(
             "quiet_poll_max_seconds",
-            "The configured longest wait between two polls of a quiet repository: a healthy repository is polled at least this often",
+            "The longest wait between two polls of a quiet repository (configured, times webhooks.poll_slowdown while webhooks are healthy): a healthy repository is polled at least this often",
             scraped.quiet_poll_max.clone(),
         );
         registry.register(
@@ -320,11 +329,12 @@ impl PipelineMetrics {
                 .observe(wait.seconds);
         }
         if let Some(event) = measure.polled_first {
-            if self.webhooks_received.load(Ordering::Relaxed) {
+            if self.webhook_health.is_expected() {
                 let _ = self
                     .webhook_missed
                     .get_or_create(&WebhookEventLabels { event })
                     .inc();
+                self.webhook_health.missed(now);
             }
         }
     }
@@ -336,9 +346,15 @@ impl PipelineMetrics {
             .inc();
     }
 
-    /// From now on, facts found first by a poll count as missed webhook deliveries.
-    pub(crate) fn expect_webhooks(&self) {
-        self.webhooks_received.store(true, Ordering::Relaxed);
+    /// From now on, facts found first by a poll count as missed webhook deliveries, and polling
+    /// is `slowdown` times slower while webhooks are healthy.
+    pub(crate) fn expect_webhooks(&self, slowdown: u32) {
+        self.webhook_health.expect(slowdown);
+    }
+
+    /// What deliveries and polls say of the webhooks so far.
+    pub(crate) fn webhook_health(&self) -> &WebhookHealth {
+        &self.webhook_health
     }
 
     pub(crate) fn set_running(&self, running: bool) {
@@ -361,12 +377,17 @@ impl PipelineMetrics {
         scraped
             .repositories
             .set(saturating_i64(overview.last_successful_polls.len() as u64));
+        // The cadence in force: slower while webhooks are healthy.
+        let now = Utc::now();
+        let slowdown = i64::from(self.webhook_health.slowdown(now));
+        self.webhooks_healthy
+            .set(i64::from(self.webhook_health.is_healthy(now)));
         scraped
             .poll_interval
-            .set(saturating_i64(poll_interval.as_secs()));
+            .set(saturating_i64(poll_interval.as_secs()).saturating_mul(slowdown));
         scraped
             .quiet_poll_max
-            .set(saturating_i64(quiet_poll_max.as_secs()));
+            .set(saturating_i64(quiet_poll_max.as_secs()).saturating_mul(slowdown));
         scraped
             .catchup_pending
             .set(saturating_i64(store.catchup_pending().await?));

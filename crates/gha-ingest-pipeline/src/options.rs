@@ -39,6 +39,8 @@ pub struct PipelineOptions {
     pub quiet_poll_max: Duration,
     /// Repositories caught up at once, beside the fresh lane.
     pub catchup_concurrency: usize,
+    /// While webhooks are healthy, every poll wait is this many times longer (1: never slower).
+    pub webhook_poll_slowdown: u32,
 }
 
 impl Default for PipelineOptions {
@@ -61,6 +63,7 @@ impl Default for PipelineOptions {
             max_outbox_events: 100_000,
             quiet_poll_max: Duration::from_secs(600),
             catchup_concurrency: 2,
+            webhook_poll_slowdown: 4,
         }
     }
 }

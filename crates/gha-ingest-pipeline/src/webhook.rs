@@ -20,6 +20,8 @@
 
 use std::sync::Arc;
 
+use chrono::TimeDelta;
+
 use gha_ingest_core::facts::{JobFacts, RunFacts};
 use gha_ingest_core::github::job_progress;
 use gha_ingest_core::webhook::{
@@ -29,6 +31,7 @@ use gha_ingest_core::{Clock, RepoName, Source};
 use gha_ingest_store::{RunUpdate, StateStore, StoreError};
 use tokio::sync::Notify;
 
+use crate::cadence::Cadence;
 use crate::events::EventEncoder;
 use crate::metrics::PipelineMetrics;
 use crate::observer::{first_unseen_attempt, Batch};
@@ -84,6 +87,8 @@ pub enum DeliveryError {
 #[derive(Debug, Clone)]
 pub struct WebhookReceiver {
     store: StateStore,
+    /// The polling cadence, for when a delivery's repository is polled next.
+    options: PipelineOptions,
     encoder: EventEncoder,
     metrics: PipelineMetrics,
     /// Notified when new events are in the outbox (the publisher waits on it).
@@ -101,8 +106,9 @@ impl WebhookReceiver {
         published: Arc<Notify>,
         clock: Clock,
     ) -> Self {
-        metrics.expect_webhooks();
+        metrics.expect_webhooks(options.webhook_poll_slowdown);
         WebhookReceiver {
+            options: options.clone(),
             store,
             encoder: EventEncoder {
                 max_message_bytes: options.max_message_bytes,
@@ -117,6 +123,12 @@ impl WebhookReceiver {
     /// Takes in one delivery; counted by event and outcome.
     pub async fn receive(&self, delivery: Delivery<'_>) -> Result<DeliveryOutcome, DeliveryError> {
         let received = self.take_in(delivery).await;
+        if let Ok(outcome) = &received {
+            // Any signed delivery proves the path; one with new events brought a change first.
+            let change = matches!(outcome, DeliveryOutcome::Ingested { events_queued: 1.. });
+            let health = self.metrics.webhook_health();
+            health.delivered(u32::from(change), self.encoder.clock.now());
+        }
         let outcome = match &received {
             Ok(outcome) => outcome.as_str(),
             Err(DeliveryError::Malformed(_)) => "malformed",
@@ -211,7 +223,16 @@ impl WebhookReceiver {
         repo: &RepoName,
         mut batch: Batch,
     ) -> Result<DeliveryOutcome, DeliveryError> {
-        batch.changes.activity = true;
+        let now = self.encoder.clock.now();
+        let health = self.metrics.webhook_health();
+        // Polled again as if the change had been seen by a poll: soon, unless webhooks are
+        // healthy (then they bring the next changes, and the poll only confirms).
+        let wait = Cadence::of(&self.options, health.is_healthy(now)).next_poll_in(0);
+        batch.changes.activity = Some(
+            now + wait.map_or(TimeDelta::zero(), |wait| {
+                TimeDelta::from_std(wait).unwrap_or(TimeDelta::MAX)
+            }),
+        );
         let Some(queued) = self
             .store
             .apply_delivery(delivery.id, delivery.event, repo, &batch.changes)
@@ -219,7 +240,7 @@ impl WebhookReceiver {
         else {
             return Ok(DeliveryOutcome::Duplicate);
         };
-        batch.measure_queued(&self.metrics, &queued, self.encoder.clock.now());
+        batch.measure_queued(&self.metrics, &queued, now);
         if !queued.is_empty() {
             self.published.notify_one();
         }

@@ -35,9 +35,10 @@ pub struct ChangeSet {
     /// Runs learned from a webhook: followed (read by the next poll, completed or not) until a
     /// poll has read their jobs and commit, which a webhook does not carry.
     pub confirm_by_polling: Vec<u64>,
-    /// A webhook saw the repository change: it is polled at the interval again (its quiet
-    /// count cleared), so a poll soon reads what the webhook did not carry.
-    pub activity: bool,
+    /// A webhook saw the repository change: its quiet count is cleared and it is polled no
+    /// later than this instant (unless it backs off after failures), so a poll soon reads what
+    /// the webhook did not carry.
+    pub activity: Option<DateTime<Utc>>,
 }
 
 impl ChangeSet {
@@ -52,7 +53,7 @@ impl ChangeSet {
             && self.stop_following.is_empty()
             && self.jobs.is_empty()
             && self.confirm_by_polling.is_empty()
-            && !self.activity
+            && self.activity.is_none()
     }
 }
 
@@ -206,13 +207,16 @@ impl StateStore {
                 upsert_job(transaction, job).await?;
             }
         }
-        if changes.activity {
+        if let Some(poll_by) = changes.activity {
+            // Instants are stored as fixed-width RFC 3339 text: they compare as text.
             sqlx::query(
                 "UPDATE repo_cursors SET quiet_polls = 0,
-                   next_poll_at = CASE WHEN consecutive_errors = 0 THEN NULL ELSE next_poll_at END
+                   next_poll_at = CASE WHEN consecutive_errors = 0 AND next_poll_at > ?2 THEN ?2
+                                       ELSE next_poll_at END
                  WHERE repo = ?1",
             )
             .bind(&repo_name)
+            .bind(to_text(poll_by))
             .execute(&mut *transaction)
             .await
             .during("note activity")?;

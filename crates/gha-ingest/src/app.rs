@@ -302,6 +302,7 @@ pub fn pipeline_options(settings: &Settings) -> PipelineOptions {
         repo_backoff_max: Duration::from_secs(pipeline.repo_backoff_max_secs),
         max_outbox_events: pipeline.max_outbox_events,
         quiet_poll_max: Duration::from_secs(pipeline.quiet_poll_max_secs),
+        webhook_poll_slowdown: settings.webhooks.poll_slowdown,
         catchup_concurrency: pipeline.catchup_concurrency,
     }
 }
