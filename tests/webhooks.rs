@@ -700,3 +700,76 @@ async fn polling_slows_down_while_webhooks_bring_every_change_and_not_once_they_
     store.close().await;
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_github_sends_no_webhook_for_still_produce_every_event_through_polling() {
+    let sim = start_realtime_sim().await;
+    let handle = sim.handle();
+    handle.add_repo("acme", "webapp");
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("daemon.log");
+    let moto = MotoServer::shared();
+    let name = unique_queue_name("unsent");
+    let queue_url = moto.create_queue(&name, None).await;
+    let port = free_loopback_port();
+    let mut env = token_credential().to_vec();
+    env.push(("GHA_INGEST__PIPELINE__QUIET_POLL_MAX_SECS", "1"));
+    let mut daemon = spawn_daemon(&sim.api_url(), dir.path(), port, &queue_url, 1, &env);
+    let store = after_the_first_poll(dir.path()).await;
+    handle.set_webhook(&format!("http://127.0.0.1:{port}/webhooks/github"), SECRET);
+
+    // A plain run, whose changes are all delivered; a run that fails at start-up (GitHub sends
+    // nothing for it, ever); a run whose jobs are skipped before they start (no job ever shows
+    // a state other than completed).
+    let short = |conclusion: Option<&str>| RunSpec {
+        jobs: 2,
+        queue_secs: 1,
+        run_secs: 1,
+        conclusion: conclusion.map(str::to_owned),
+        ..RunSpec::default()
+    };
+    let runs = [None, Some("startup_failure"), Some("skipped")]
+        .map(|conclusion| handle.create_run(REPO, short(conclusion)));
+    let mut expected: HashSet<String> = HashSet::new();
+    for run_id in runs {
+        expected.insert(format!("run-{run_id}-1-completed"));
+        for job_id in handle.job_ids(run_id, 1) {
+            expected.insert(format!("job-{job_id}-completed"));
+        }
+    }
+
+    let queue = moto.connect(&name, MessageLimits::default()).await;
+    let mut messages = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        messages.extend(drain(&queue).await);
+        let ids: HashSet<String> = messages.iter().map(|m| m.event_id().to_string()).collect();
+        if expected.is_subset(&ids) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "missing {:?}; webhook stats {:?}; daemon output:\n{}",
+            expected.difference(&ids).collect::<Vec<_>>(),
+            handle.webhook_stats(),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+    let stats = handle.webhook_stats();
+    assert_eq!(stats.startup_failures_unsent, 1, "{stats:?}");
+    let startup_failed = format!("run-{}-1-completed", runs[1]);
+    let by_id: BTreeMap<&str, &Received> = messages.iter().map(|m| (m.event_id(), m)).collect();
+    let event = &by_id[startup_failed.as_str()].body;
+    assert_eq!(event["source"], "poll");
+    assert_eq!(event["data"]["conclusion"], "startup_failure");
+    let plain = format!("run-{}-1-completed", runs[0]);
+    assert_eq!(by_id[plain.as_str()].body["source"], "webhook");
+    assert!(
+        duplicate_ids(&messages).is_empty(),
+        "{:?}",
+        duplicate_ids(&messages)
+    );
+    stop_gracefully(&mut daemon);
+    store.close().await;
+    sim.shutdown().await;
+}
