@@ -180,9 +180,14 @@ impl GithubApp {
         format!("app:{}", self.app_id)
     }
 
+    /// Now on GitHub's clock, as far as the last answer's `Date` tells.
+    pub(crate) fn github_now(&self) -> DateTime<Utc> {
+        Utc::now() + chrono::Duration::seconds(self.clock_offset_secs.load(Ordering::Relaxed))
+    }
+
     /// A fresh JWT for the App's own endpoints.
     fn jwt(&self) -> Result<String, GithubError> {
-        let now = Utc::now().timestamp() + self.clock_offset_secs.load(Ordering::Relaxed);
+        let now = self.github_now().timestamp();
         let claims = Claims {
             iat: now - JWT_BACKDATE.as_secs() as i64,
             exp: now + JWT_LIFETIME.as_secs() as i64,

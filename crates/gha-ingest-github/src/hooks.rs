@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use gha_ingest_core::Clock;
 use http::Method;
 use serde::Deserialize;
 
@@ -69,6 +70,13 @@ pub struct AppHooks {
 impl AppHooks {
     pub(crate) fn new(app: Arc<GithubApp>, template: GithubClient) -> Self {
         AppHooks { app, template }
+    }
+
+    /// GitHub's clock, as the App's answers date it: deliveries are dated on it, so how old
+    /// one is must be measured on it too (a host's clock may drift; a simulator's is its own).
+    pub fn github_clock(&self) -> Clock {
+        let app = self.app.clone();
+        Clock::from_fn(move || app.github_now())
     }
 
     /// The newest page of deliveries (`next` = `None`), or the page at `next`.

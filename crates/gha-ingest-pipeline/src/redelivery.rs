@@ -79,10 +79,11 @@ impl Redelivery {
         settle: Duration,
     ) -> Self {
         Redelivery {
+            // Deliveries are dated on GitHub's clock; their age is measured on it too.
+            clock: hooks.github_clock(),
             hooks,
             store,
             metrics,
-            clock: Clock::wall(),
             interval,
             settle,
             seen_through: Mutex::new(None),
