@@ -561,3 +561,62 @@ async fn sigterm_stops_within_the_shutdown_grace_even_with_a_log_download_in_fli
     );
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_takes_the_simulators_webhook_deliveries_and_queues_their_events() {
+    gha_ingest_github::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_loopback_port();
+    let log = dir.path().join("demo.log");
+    let output = std::fs::File::create(&log).unwrap();
+    let mut demo = DaemonChild::spawn(
+        base_command()
+            .arg("demo")
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env("GHA_INGEST__HTTP__LISTEN", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::from(output.try_clone().unwrap()))
+            .stderr(Stdio::from(output)),
+    );
+    let metrics_url = format!("http://127.0.0.1:{port}/metrics");
+    let ingested = |exposition: &str| {
+        exposition.lines().any(|line| {
+            line.starts_with("gha_ingest_pipeline_webhook_deliveries_total{")
+                && line.contains(r#"outcome="ingested""#)
+                && !line.ends_with(" 0")
+        })
+    };
+    // The demo's activity starts runs at once; their first job changes within seconds.
+    wait_until(
+        "the demo ingests a webhook delivery",
+        &log,
+        Duration::from_secs(90),
+        || async {
+            match reqwest::get(&metrics_url).await {
+                Ok(response) => ingested(&response.text().await.unwrap_or_default()),
+                Err(_) => false,
+            }
+        },
+    )
+    .await;
+    let metrics = reqwest::get(&metrics_url)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let refused = metrics
+        .lines()
+        .filter(|line| line.contains(r#"outcome="refused""#) && !line.ends_with(" 0"));
+    assert_eq!(refused.count(), 0, "deliveries were refused:\n{metrics}");
+    stop_gracefully(&mut demo);
+    let queue = embedded_queue(dir.path(), "gha-ingest-metrics").await;
+    let messages = drain(queue.as_ref()).await;
+    assert!(
+        messages
+            .iter()
+            .any(|message| message.body["source"] == "webhook"),
+        "no event from a webhook among {} on the demo's queue",
+        messages.len()
+    );
+}

@@ -28,6 +28,10 @@
 //! | `GET /_sim/request_log` | | `{"entries":[RequestLogEntry…]}`, emptying the log |
 //! | `POST /_sim/jobs/{id}/log` | `LogSpec`, e.g. `{"generated":{"bytes":1000,"line_len":80}}`, `"gone"`, `"missing"` or `"never_served"` | 204 |
 //! | `GET /_sim/jobs/{id}/log/digest` | | `{"length","sha256"}` |
+//! | `POST /_sim/webhook` | `{"url","secret"}` | 204; every change from now on is delivered there, signed |
+//! | `DELETE /_sim/webhook` | | 204; nothing is delivered until the next `POST` |
+//! | `POST /_sim/webhook/faults` | `{"seed","drop_ratio","duplicate_ratio","reorder_ratio","max_delay_ms","wrong_signature_ratio"}` (each optional) | 204 |
+//! | `GET /_sim/webhook/stats` | | `WebhookStats` |
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,6 +91,9 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/request_log", get(take_request_log))
         .route("/jobs/{job_id}/log", post(set_job_log))
         .route("/jobs/{job_id}/log/digest", get(job_log_digest))
+        .route("/webhook", post(set_webhook).delete(clear_webhook))
+        .route("/webhook/faults", post(set_webhook_faults))
+        .route("/webhook/stats", get(webhook_stats))
         .fallback(unknown)
 }
 
@@ -392,4 +399,57 @@ async fn job_log_digest(State(shared): State<Arc<Shared>>, Path(job_id): Path<u6
         Ok(None) => error_response(StatusCode::NOT_FOUND, "no log for this job"),
         Err(_) => error_response(StatusCode::INTERNAL_SERVER_ERROR, "digest task failed"),
     }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookRequest {
+    url: String,
+    secret: String,
+}
+
+async fn set_webhook(
+    State(shared): State<Arc<Shared>>,
+    Json(request): Json<WebhookRequest>,
+) -> Response {
+    match handle(shared).try_set_webhook(&request.url, &request.secret) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => sim_error_response(&error),
+    }
+}
+
+async fn clear_webhook(State(shared): State<Arc<Shared>>) -> StatusCode {
+    handle(shared).clear_webhook();
+    StatusCode::NO_CONTENT
+}
+
+/// `WebhookFaults` over HTTP: the delay in milliseconds, every field optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct WebhookFaultsRequest {
+    seed: u64,
+    drop_ratio: f64,
+    duplicate_ratio: f64,
+    reorder_ratio: f64,
+    max_delay_ms: u64,
+    wrong_signature_ratio: f64,
+}
+
+async fn set_webhook_faults(
+    State(shared): State<Arc<Shared>>,
+    Json(request): Json<WebhookFaultsRequest>,
+) -> StatusCode {
+    handle(shared).set_webhook_faults(crate::WebhookFaults {
+        seed: request.seed,
+        drop_ratio: request.drop_ratio,
+        duplicate_ratio: request.duplicate_ratio,
+        reorder_ratio: request.reorder_ratio,
+        max_delay: Duration::from_millis(request.max_delay_ms),
+        wrong_signature_ratio: request.wrong_signature_ratio,
+    });
+    StatusCode::NO_CONTENT
+}
+
+async fn webhook_stats(State(shared): State<Arc<Shared>>) -> Json<crate::WebhookStats> {
+    Json(handle(shared).webhook_stats())
 }

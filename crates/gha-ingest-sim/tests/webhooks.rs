@@ -876,3 +876,46 @@ async fn on_a_real_time_clock_deliveries_go_out_as_time_passes() {
         )
     }));
 }
+
+#[tokio::test]
+async fn the_admin_api_sets_faults_reads_and_clears_the_webhook_over_http() {
+    let test = start().await;
+    let handle = &test.handle;
+    let receiver = Receiver::start(SECRET).await;
+    let admin = |path: &str| format!("{}/_sim/{path}", test.api);
+    let status = |response: reqwest::Response| response.status().as_u16();
+    let hook = serde_json::json!({"url": receiver.url, "secret": SECRET});
+    let post = |path: &str, body: Value| test.client.post(admin(path)).json(&body).send();
+
+    assert_eq!(status(post("webhook", hook.clone()).await.unwrap()), 204);
+    let lose_all = serde_json::json!({"seed": 7, "drop_ratio": 1.0});
+    assert_eq!(status(post("webhook/faults", lose_all).await.unwrap()), 204);
+    handle.create_run("acme/app", RunSpec::default());
+    handle.advance(Duration::from_secs(600));
+    settled(handle).await;
+    let stats = test.get_json("/_sim/webhook/stats").await;
+    assert!(stats["dropped"].as_u64().unwrap() > 0, "{stats}");
+    assert_eq!(stats["sent"], 0, "{stats}");
+    assert!(receiver.received().is_empty());
+
+    let none = serde_json::json!({});
+    assert_eq!(status(post("webhook/faults", none).await.unwrap()), 204);
+    handle.create_run("acme/app", RunSpec::default());
+    handle.advance(Duration::from_secs(600));
+    settled(handle).await;
+    assert!(!receiver.received().is_empty(), "faults were not lifted");
+
+    let cleared = test.client.delete(admin("webhook")).send().await.unwrap();
+    assert_eq!(status(cleared), 204);
+    let delivered = receiver.received().len();
+    handle.create_run("acme/app", RunSpec::default());
+    handle.advance(Duration::from_secs(600));
+    settled(handle).await;
+    assert_eq!(
+        receiver.received().len(),
+        delivered,
+        "delivered after clearing"
+    );
+    let elsewhere = serde_json::json!({"url": "https://example.com/hook", "secret": SECRET});
+    assert_eq!(status(post("webhook", elsewhere).await.unwrap()), 422);
+}
