@@ -1,6 +1,8 @@
 //! `gha-ingest demo`: the simulator, the daemon and the embedded queue in one process, so the
 //! whole pipeline can be seen working on a fresh machine with nothing installed or configured.
 //! The configuration is built by the same loader as production, from environment overrides.
+//! The simulator pushes every change to the daemon's webhook receiver, as GitHub would, and the
+//! daemon polls beside it.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -15,6 +17,8 @@ const DEMO_ADMIN_TOKEN: &str = "demo-admin-token-not-a-secret";
 /// The dashboard's read token in the demo (type it into the dashboard to see the data).
 const DEMO_READ_TOKEN: &str = "demo-read-token-not-a-secret";
 const DEMO_REPOS: [&str; 2] = ["acme/webapp", "acme/payments-api"];
+/// The secret the simulator signs its webhook deliveries with.
+const DEMO_WEBHOOK_SECRET: &str = "demo-webhook-secret-not-a-secret";
 
 pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(data_dir)
@@ -48,6 +52,8 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
         ("GHA_INGEST__QUEUE__BACKEND", "embedded".to_string()),
         ("GHA_INGEST_ADMIN_TOKEN", DEMO_ADMIN_TOKEN.to_string()),
         ("GHA_INGEST_READ_TOKEN", DEMO_READ_TOKEN.to_string()),
+        ("GHA_INGEST__WEBHOOKS__ENABLED", "true".to_string()),
+        ("GHA_INGEST_WEBHOOK_SECRET", DEMO_WEBHOOK_SECRET.to_string()),
         (
             "GHA_INGEST__QUEUE__EMBEDDED__PATH",
             data_dir.join("queue.sqlite").display().to_string(),
@@ -65,6 +71,19 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
         "dashboard: http://{}/  read token: {DEMO_READ_TOKEN}  admin token: {DEMO_ADMIN_TOKEN}",
         settings.http.listen
     );
+
+    // Deliveries sent before the receiver listens fail, as they would on GitHub; polling reads
+    // what they carried.
+    let mut receiver = settings.http.listen;
+    if receiver.ip().is_unspecified() {
+        receiver.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    sim.handle()
+        .try_set_webhook(
+            &format!("http://{receiver}{}", settings.webhooks.path),
+            DEMO_WEBHOOK_SECRET,
+        )
+        .context("pointing the simulator's webhook at the daemon")?;
 
     let shutdown = crate::shutdown::on_signal();
     let activity = tokio::spawn(crate::sim_command::keep_busy(
