@@ -25,8 +25,11 @@ const BUSY_ONE_IN: usize = 20;
 const APP_ID: u64 = 525_252;
 const INSTALLATIONS: usize = 2;
 const SECRET: &str = "bench-webhook-secret-0123456789";
-/// Deliveries the simulator loses (recorded as failed, redeliverable) and sends twice.
-const DROP_RATIO: f64 = 0.1;
+/// Deliveries the simulator loses (recorded as failed, redeliverable) and sends twice. GitHub
+/// loses far fewer than 3 %; a lost one comes back a minute or more later (redelivery waits for
+/// GitHub to give up on it), so the share lost is the share of events late by that much: at
+/// 10 % the 95th percentile is one of them (docs/performance.md has both runs).
+const DROP_RATIO: f64 = 0.03;
 const DUPLICATE_RATIO: f64 = 0.05;
 /// The daemon's default ceiling.
 const CEILING_POINTS_PER_MINUTE: u32 = 600;
