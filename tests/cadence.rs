@@ -32,18 +32,7 @@ async fn a_dormant_repository_starts_slow_and_an_active_one_keeps_the_interval_w
             ..RunSpec::default()
         },
     );
-    let queue_dir = tempfile::tempdir().unwrap();
-    let queues = QueueSet {
-        metrics: embedded_queue(queue_dir.path(), "cadence").await,
-        log_requests: None,
-    };
-    let options = PipelineOptions {
-        poll_interval: INTERVAL,
-        quiet_poll_max: QUIET_MAX,
-        reconcile_interval: Duration::from_secs(3_600),
-        ..test_options()
-    };
-    let daemon = Daemon::start(&world, queues, options).await;
+    let (daemon, _queue_dir) = daemon_at_the_cadence(&world, 1).await;
     let dormant: RepoName = REPO.parse().unwrap();
     let busy: RepoName = "octo/busy".parse().unwrap();
     daemon.store.add_repository(&busy, "config").await.unwrap();
@@ -106,19 +95,7 @@ async fn polls_planned_slow_while_webhooks_were_healthy_come_back_once_a_poll_fi
     let world = World::start().await;
     let sim = world.sim();
     sim.add_repo("octo", "quiet");
-    let queue_dir = tempfile::tempdir().unwrap();
-    let queues = QueueSet {
-        metrics: embedded_queue(queue_dir.path(), "cadence").await,
-        log_requests: None,
-    };
-    let options = PipelineOptions {
-        poll_interval: INTERVAL,
-        quiet_poll_max: QUIET_MAX,
-        reconcile_interval: Duration::from_secs(3_600),
-        webhook_poll_slowdown: 4,
-        ..test_options()
-    };
-    let daemon = Daemon::start(&world, queues, options).await;
+    let (daemon, _queue_dir) = daemon_at_the_cadence(&world, 4).await;
     let quiet: RepoName = "octo/quiet".parse().unwrap();
     daemon.store.add_repository(&quiet, "config").await.unwrap();
     let last_poll = || async { daemon.store.cursor(&quiet).await.unwrap().last_poll_at };
@@ -160,6 +137,25 @@ async fn polls_planned_slow_while_webhooks_were_healthy_come_back_once_a_poll_fi
         "still waiting for the slow poll planned while webhooks were healthy"
     );
     daemon.stop().await;
+}
+
+/// The agent polling at [`INTERVAL`], quiet repositories at most [`QUIET_MAX`] apart, the sweep
+/// hourly, `slowdown` times slower while webhooks are healthy; its queue lives in the directory
+/// returned beside it.
+async fn daemon_at_the_cadence(world: &World, slowdown: u32) -> (Daemon, tempfile::TempDir) {
+    let queue_dir = tempfile::tempdir().unwrap();
+    let queues = QueueSet {
+        metrics: embedded_queue(queue_dir.path(), "cadence").await,
+        log_requests: None,
+    };
+    let options = PipelineOptions {
+        poll_interval: INTERVAL,
+        quiet_poll_max: QUIET_MAX,
+        reconcile_interval: Duration::from_secs(3_600),
+        webhook_poll_slowdown: slowdown,
+        ..test_options()
+    };
+    (Daemon::start(world, queues, options).await, queue_dir)
 }
 
 /// Whether the cursor's last poll moved since `last` (and remembers it).

@@ -147,30 +147,82 @@ async fn after_the_first_poll(dir: &Path) -> StateStore {
     store
 }
 
+/// The simulator on the wall clock with [`REPO`], and the daemon beside it authenticated by a
+/// token, webhooks on, publishing to a queue of its own on moto; ready once its first poll is
+/// recorded.
+struct TokenWorld {
+    sim: gha_ingest_sim::RunningSim,
+    /// Held for the test's length: the shared moto server stops with its last holder.
+    moto: std::sync::Arc<MotoServer>,
+    dir: tempfile::TempDir,
+    queue_name: String,
+    port: u16,
+    daemon: DaemonChild,
+    store: StateStore,
+}
+
+impl TokenWorld {
+    /// The daemon polls every `poll_interval_secs`, with `env` beside the token.
+    async fn start(queue_prefix: &str, poll_interval_secs: u64, env: &[(&str, &str)]) -> Self {
+        let sim = start_realtime_sim().await;
+        sim.handle().add_repo("acme", "webapp");
+        let dir = tempfile::tempdir().unwrap();
+        let moto = MotoServer::shared();
+        let queue_name = unique_queue_name(queue_prefix);
+        let queue_url = moto.create_queue(&queue_name, None).await;
+        let port = free_loopback_port();
+        let mut settings = token_credential().to_vec();
+        settings.extend_from_slice(env);
+        let api_url = sim.api_url();
+        let daemon = spawn_daemon(
+            &api_url,
+            dir.path(),
+            port,
+            &queue_url,
+            poll_interval_secs,
+            &settings,
+        );
+        let store = after_the_first_poll(dir.path()).await;
+        TokenWorld {
+            sim,
+            moto,
+            dir,
+            queue_name,
+            port,
+            daemon,
+            store,
+        }
+    }
+
+    fn log(&self) -> std::path::PathBuf {
+        self.dir.path().join("daemon.log")
+    }
+
+    async fn queue(&self) -> gha_ingest_queue::SqsQueue {
+        self.moto
+            .connect(&self.queue_name, MessageLimits::default())
+            .await
+    }
+
+    async fn stop(mut self) {
+        stop_gracefully(&mut self.daemon);
+        self.store.close().await;
+        self.sim.shutdown().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_deliveries_are_the_facts_polling_derives_and_forged_or_late_ones_change_nothing() {
-    let sim = start_realtime_sim().await;
-    let handle = sim.handle();
-    handle.add_repo("acme", "webapp");
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("daemon.log");
-    let moto = MotoServer::shared();
-    let name = unique_queue_name("webhooks");
-    let queue_url = moto.create_queue(&name, None).await;
-    let port = free_loopback_port();
     // Polling at its own pace although the deliveries make webhooks healthy: the poll that
     // brings the lost job comes one interval after them.
-    let mut env = token_credential().to_vec();
-    env.push(("GHA_INGEST__WEBHOOKS__POLL_SLOWDOWN", "1"));
-    let mut daemon = spawn_daemon(
-        &sim.api_url(),
-        dir.path(),
-        port,
-        &queue_url,
+    let world = TokenWorld::start(
+        "webhooks",
         POLL_INTERVAL_SECS,
-        &env,
-    );
-    let store = after_the_first_poll(dir.path()).await;
+        &[("GHA_INGEST__WEBHOOKS__POLL_SLOWDOWN", "1")],
+    )
+    .await;
+    let handle = world.sim.handle();
+    let (port, log, store) = (world.port, world.log(), &world.store);
     let sender = Sender {
         url: format!("http://127.0.0.1:{port}/webhooks/github"),
         http: reqwest::Client::new(),
@@ -306,7 +358,7 @@ async fn signed_deliveries_are_the_facts_polling_derives_and_forged_or_late_ones
     // What the deliveries carried is on the queue before any poll, as webhook facts; then the
     // next poll (the deliveries made the repository active) brings the lost job's completion
     // and the commit, which no webhook carries.
-    let queue = moto.connect(&name, MessageLimits::default()).await;
+    let queue = world.queue().await;
     let mut messages = Vec::new();
     let job_ids: Vec<u64> = jobs.iter().map(|job| job["id"].as_u64().unwrap()).collect();
     let run_completed = format!("run-{run_id}-1-completed");
@@ -388,9 +440,7 @@ async fn signed_deliveries_are_the_facts_polling_derives_and_forged_or_late_ones
     // The lost job's completion reached the queue through the poll: one missed delivery.
     let missed = r#"gha_ingest_pipeline_webhook_missed_total{event="workflow_job"} 1"#;
     assert!(metrics.contains(missed), "{missed} not in /metrics");
-    stop_gracefully(&mut daemon);
-    store.close().await;
-    sim.shutdown().await;
+    world.stop().await;
 }
 
 /// A GitHub App installed on [`REPO`] in a simulator on the wall clock, and what a daemon
@@ -625,24 +675,18 @@ fn run_list_requests(handle: &gha_ingest_sim::SimHandle) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn polling_slows_down_while_webhooks_bring_every_change_and_not_once_they_stop() {
-    let sim = start_realtime_sim().await;
-    let handle = sim.handle();
-    handle.add_repo("acme", "webapp");
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("daemon.log");
-    let moto = MotoServer::shared();
-    let queue_url = moto
-        .create_queue(&unique_queue_name("slowdown"), None)
-        .await;
-    let port = free_loopback_port();
     // Polled every second on its own; every 20 s while webhooks are healthy.
-    let mut env = token_credential().to_vec();
-    env.extend([
-        ("GHA_INGEST__PIPELINE__QUIET_POLL_MAX_SECS", "1"),
-        ("GHA_INGEST__WEBHOOKS__POLL_SLOWDOWN", "20"),
-    ]);
-    let mut daemon = spawn_daemon(&sim.api_url(), dir.path(), port, &queue_url, 1, &env);
-    let store = after_the_first_poll(dir.path()).await;
+    let world = TokenWorld::start(
+        "slowdown",
+        1,
+        &[
+            ("GHA_INGEST__PIPELINE__QUIET_POLL_MAX_SECS", "1"),
+            ("GHA_INGEST__WEBHOOKS__POLL_SLOWDOWN", "20"),
+        ],
+    )
+    .await;
+    let handle = world.sim.handle();
+    let (port, log) = (world.port, world.log());
     let healthy = "gha_ingest_pipeline_webhooks_healthy";
     let short_run = RunSpec {
         jobs: 1,
@@ -699,26 +743,19 @@ async fn polling_slows_down_while_webhooks_bring_every_change_and_not_once_they_
     );
     let missed = r#"gha_ingest_pipeline_webhook_missed_total{event="workflow_run"}"#;
     assert!(metric(port, missed).await.unwrap_or(0.0) >= 1.0);
-    stop_gracefully(&mut daemon);
-    store.close().await;
-    sim.shutdown().await;
+    world.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_github_sends_no_webhook_for_still_produce_every_event_through_polling() {
-    let sim = start_realtime_sim().await;
-    let handle = sim.handle();
-    handle.add_repo("acme", "webapp");
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("daemon.log");
-    let moto = MotoServer::shared();
-    let name = unique_queue_name("unsent");
-    let queue_url = moto.create_queue(&name, None).await;
-    let port = free_loopback_port();
-    let mut env = token_credential().to_vec();
-    env.push(("GHA_INGEST__PIPELINE__QUIET_POLL_MAX_SECS", "1"));
-    let mut daemon = spawn_daemon(&sim.api_url(), dir.path(), port, &queue_url, 1, &env);
-    let store = after_the_first_poll(dir.path()).await;
+    let world = TokenWorld::start(
+        "unsent",
+        1,
+        &[("GHA_INGEST__PIPELINE__QUIET_POLL_MAX_SECS", "1")],
+    )
+    .await;
+    let handle = world.sim.handle();
+    let (port, log) = (world.port, world.log());
     handle.set_webhook(&format!("http://127.0.0.1:{port}/webhooks/github"), SECRET);
 
     // A plain run, whose changes are all delivered; a run that fails at start-up (GitHub sends
@@ -741,7 +778,7 @@ async fn runs_github_sends_no_webhook_for_still_produce_every_event_through_poll
         }
     }
 
-    let queue = moto.connect(&name, MessageLimits::default()).await;
+    let queue = world.queue().await;
     let mut messages = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
@@ -772,7 +809,5 @@ async fn runs_github_sends_no_webhook_for_still_produce_every_event_through_poll
         "{:?}",
         duplicate_ids(&messages)
     );
-    stop_gracefully(&mut daemon);
-    store.close().await;
-    sim.shutdown().await;
+    world.stop().await;
 }
