@@ -663,14 +663,27 @@ async fn a_daemon_killed_while_deliveries_flow_gets_them_all_back_after_its_rest
     store.close().await;
 }
 
-/// Requests for [`REPO`]'s run lists (the newest runs, queued, in progress: three a poll) since
-/// the last take of the simulator's request log.
-fn run_list_requests(handle: &gha_ingest_sim::SimHandle) -> usize {
+/// Requests for [`REPO`]'s run lists (the newest runs, queued, in progress: three a poll) made
+/// over the next `watch`.
+async fn run_list_requests_during(handle: &gha_ingest_sim::SimHandle, watch: Duration) -> usize {
+    handle.take_request_log();
+    tokio::time::sleep(watch).await;
     handle
         .take_request_log()
         .iter()
         .filter(|entry| entry.route == "GET /repos/{owner}/{repo}/actions/runs")
         .count()
+}
+
+/// Waits until the daemon at `port` says webhooks are `healthy` (or not).
+async fn until_webhooks_are(healthy: bool, port: u16, log: &Path, timeout: Duration) {
+    let what = format!("webhooks healthy is {healthy}");
+    let series = "gha_ingest_pipeline_webhooks_healthy";
+    let expected = Some(f64::from(u8::from(healthy)));
+    wait_until(&what, log, timeout, || async {
+        metric(port, series).await == expected
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -687,7 +700,6 @@ async fn polling_slows_down_while_webhooks_bring_every_change_and_not_once_they_
     .await;
     let handle = world.sim.handle();
     let (port, log) = (world.port, world.log());
-    let healthy = "gha_ingest_pipeline_webhooks_healthy";
     let short_run = RunSpec {
         jobs: 1,
         queue_secs: 1,
@@ -696,26 +708,16 @@ async fn polling_slows_down_while_webhooks_bring_every_change_and_not_once_they_
     };
 
     // No delivery yet proves that webhooks reach the daemon: polling keeps its pace.
-    run_list_requests(&handle);
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    let unproven = run_list_requests(&handle);
+    let unproven = run_list_requests_during(&handle, Duration::from_secs(4)).await;
     assert!(unproven >= 6, "{unproven} run-list requests in 4 s");
-    assert_eq!(metric(port, healthy).await, Some(0.0));
+    until_webhooks_are(false, port, &log, Duration::ZERO).await;
 
     // Deliveries bring a run's every change: polling slows down to confirming.
     handle.set_webhook(&format!("http://127.0.0.1:{port}/webhooks/github"), SECRET);
     handle.create_run(REPO, short_run.clone());
-    wait_until(
-        "webhooks are healthy",
-        &log,
-        Duration::from_secs(20),
-        || async { metric(port, healthy).await == Some(1.0) },
-    )
-    .await;
+    until_webhooks_are(true, port, &log, Duration::from_secs(20)).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
-    run_list_requests(&handle);
-    tokio::time::sleep(Duration::from_secs(8)).await;
-    let slowed = run_list_requests(&handle);
+    let slowed = run_list_requests_during(&handle, Duration::from_secs(8)).await;
     assert!(
         slowed <= 6,
         "{slowed} run-list requests in 8 s with healthy webhooks (two polls are six)"
@@ -727,16 +729,8 @@ async fn polling_slows_down_while_webhooks_bring_every_change_and_not_once_they_
     // polling is back at its own pace at once.
     handle.clear_webhook();
     handle.create_run(REPO, short_run);
-    wait_until(
-        "webhooks are unhealthy",
-        &log,
-        Duration::from_secs(40),
-        || async { metric(port, healthy).await == Some(0.0) },
-    )
-    .await;
-    run_list_requests(&handle);
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    let recovered = run_list_requests(&handle);
+    until_webhooks_are(false, port, &log, Duration::from_secs(40)).await;
+    let recovered = run_list_requests_during(&handle, Duration::from_secs(4)).await;
     assert!(
         recovered >= 6,
         "{recovered} run-list requests in 4 s after a missed delivery"
