@@ -58,6 +58,11 @@ impl Sender {
     }
 }
 
+/// The payload URL of the receiver of the daemon at `port`.
+fn hook_url(port: u16) -> String {
+    format!("http://127.0.0.1:{port}/webhooks/github")
+}
+
 fn signature(secret: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(body);
@@ -224,7 +229,7 @@ async fn signed_deliveries_are_the_facts_polling_derives_and_forged_or_late_ones
     let handle = world.sim.handle();
     let (port, log, store) = (world.port, world.log(), &world.store);
     let sender = Sender {
-        url: format!("http://127.0.0.1:{port}/webhooks/github"),
+        url: hook_url(port),
         http: reqwest::Client::new(),
     };
 
@@ -593,10 +598,7 @@ async fn an_apps_failed_deliveries_are_asked_for_again_and_bring_every_fact_befo
     let store = after_the_first_poll(world.dir.path()).await;
 
     // GitHub loses a third of the deliveries and sends some twice.
-    handle.set_webhook(
-        &format!("http://127.0.0.1:{}/webhooks/github", world.port),
-        SECRET,
-    );
+    handle.set_webhook(&hook_url(world.port), SECRET);
     handle.set_webhook_faults(WebhookFaults {
         seed: 11,
         drop_ratio: 0.34,
@@ -623,10 +625,7 @@ async fn a_daemon_killed_while_deliveries_flow_gets_them_all_back_after_its_rest
     let handle = world.sim.handle();
     let mut daemon = world.spawn_daemon();
     let store = after_the_first_poll(world.dir.path()).await;
-    handle.set_webhook(
-        &format!("http://127.0.0.1:{}/webhooks/github", world.port),
-        SECRET,
-    );
+    handle.set_webhook(&hook_url(world.port), SECRET);
 
     // SIGKILL in the middle of the runs' deliveries: a delivery being received is never
     // answered, and those sent while the daemon is down find no one. GitHub records them all as
@@ -707,7 +706,7 @@ async fn polling_slows_down_while_webhooks_bring_every_change_and_not_once_they_
     until_webhooks_are(false, port, &log, Duration::ZERO).await;
 
     // Deliveries bring a run's every change: polling slows down to confirming.
-    handle.set_webhook(&format!("http://127.0.0.1:{port}/webhooks/github"), SECRET);
+    handle.set_webhook(&hook_url(port), SECRET);
     handle.create_run(REPO, short_run.clone());
     until_webhooks_are(true, port, &log, Duration::from_secs(20)).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
@@ -744,7 +743,7 @@ async fn runs_github_sends_no_webhook_for_still_produce_every_event_through_poll
     .await;
     let handle = world.sim.handle();
     let (port, log) = (world.port, world.log());
-    handle.set_webhook(&format!("http://127.0.0.1:{port}/webhooks/github"), SECRET);
+    handle.set_webhook(&hook_url(port), SECRET);
 
     // A plain run, whose changes are all delivered; a run that fails at start-up (GitHub sends
     // nothing for it, ever); a run whose jobs are skipped before they start (no job ever shows
