@@ -74,15 +74,9 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
 
     // Deliveries sent before the receiver listens fail, as they would on GitHub; polling reads
     // what they carried.
-    let mut receiver = settings.http.listen;
-    if receiver.ip().is_unspecified() {
-        receiver.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-    }
+    let receiver = crate::healthcheck::local_url(settings.http.listen, &settings.webhooks.path);
     sim.handle()
-        .try_set_webhook(
-            &format!("http://{receiver}{}", settings.webhooks.path),
-            DEMO_WEBHOOK_SECRET,
-        )
+        .try_set_webhook(&receiver, DEMO_WEBHOOK_SECRET)
         .context("pointing the simulator's webhook at the daemon")?;
 
     let shutdown = crate::shutdown::on_signal();

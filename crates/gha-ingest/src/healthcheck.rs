@@ -45,12 +45,18 @@ pub async fn run(url: Option<String>, config: Option<&Path>) -> ExitCode {
 
 /// The `/healthz` URL of a server listening on `listen`.
 fn healthz_url(listen: SocketAddr) -> String {
+    local_url(listen, "/healthz")
+}
+
+/// The URL of `path` on a server listening on `listen`, as a process on the same host reaches
+/// it: an unspecified address (`0.0.0.0`, `[::]`) is reached on loopback.
+pub(crate) fn local_url(listen: SocketAddr, path: &str) -> String {
     let ip = match listen.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
         ip => ip,
     };
-    format!("http://{}/healthz", SocketAddr::new(ip, listen.port()))
+    format!("http://{}{path}", SocketAddr::new(ip, listen.port()))
 }
 
 #[cfg(test)]
