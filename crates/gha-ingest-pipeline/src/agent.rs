@@ -205,7 +205,7 @@ impl PipelineAgent {
     fn catchup_due(&self, cursor: &RepoCursor) -> Option<bool> {
         cursor.discovered_through?;
         // The sweep keeps its pace while webhooks slow polling down.
-        let sweep_interval = Cadence::of(&self.options, false)
+        let sweep_interval = Cadence::of(&self.options, 1)
             .sweep_interval(self.options.reconcile_interval, cursor.quiet_polls);
         let now = self.clock.now();
         let sweep_due = cursor.last_sweep_at.is_none_or(|last| {
@@ -287,7 +287,7 @@ impl PipelineAgent {
     /// The polling cadence now: slower while webhooks are healthy.
     fn cadence(&self) -> Cadence {
         let health = self.status.metrics().webhook_health();
-        Cadence::of(&self.options, health.is_healthy(self.clock.now()))
+        Cadence::of(&self.options, health.slowdown(self.clock.now()))
     }
 
     /// Back-pressure: while the queue is down the outbox fills; past `max_outbox_events` polling

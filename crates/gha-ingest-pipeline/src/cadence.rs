@@ -37,12 +37,10 @@ pub(crate) struct Cadence {
 }
 
 impl Cadence {
-    /// The cadence `options` configure, slowed down while webhooks are healthy.
-    pub(crate) fn of(options: &PipelineOptions, webhooks_healthy: bool) -> Cadence {
-        let slowdown = match webhooks_healthy {
-            true => options.webhook_poll_slowdown.max(1),
-            false => 1,
-        };
+    /// The cadence `options` configure, every wait `slowdown` times longer (see
+    /// `WebhookHealth::slowdown`; 1: as configured).
+    pub(crate) fn of(options: &PipelineOptions, slowdown: u32) -> Cadence {
+        let slowdown = slowdown.max(1);
         Cadence {
             cycle: options.poll_interval,
             poll_interval: options.poll_interval.saturating_mul(slowdown),
@@ -96,7 +94,7 @@ mod tests {
 
     #[test]
     fn quiet_polls_double_the_wait_up_to_the_cap_once_the_last_change_is_not_recent() {
-        let cadence = Cadence::of(&options(30, 600, 4), false);
+        let cadence = Cadence::of(&options(30, 600), 1);
         // Five minutes at 30 s are ten quiet polls at the interval.
         let waits: Vec<u64> = (0..17).map(|n| cadence.wait_after(n).as_secs()).collect();
         assert_eq!(
@@ -118,7 +116,7 @@ mod tests {
 
     #[test]
     fn with_no_slow_cadence_a_dormant_repository_is_polled_every_interval() {
-        let cadence = Cadence::of(&options(30, 30, 4), false);
+        let cadence = Cadence::of(&options(30, 30), 1);
         assert_eq!(cadence.dormant(), 0);
         assert_eq!(cadence.wait_after(cadence.dormant()).as_secs(), 30);
         assert_eq!(cadence.next_poll_in(cadence.dormant()), None);
@@ -126,23 +124,25 @@ mod tests {
 
     #[test]
     fn healthy_webhooks_stretch_every_wait_and_a_busy_repository_skips_cycles() {
-        let options = options(30, 600, 4);
-        let normal = Cadence::of(&options, false);
+        let options = options(30, 600);
+        let normal = Cadence::of(&options, 1);
         assert_eq!(normal.next_poll_in(0), None, "polled every cycle");
         assert_eq!(normal.next_poll_in(12).map(|d| d.as_secs()), Some(105));
-        let slowed = Cadence::of(&options, true);
+        let slowed = Cadence::of(&options, 4);
         assert_eq!(slowed.cycle.as_secs(), 30);
         assert_eq!(slowed.next_poll_in(0).map(|d| d.as_secs()), Some(105));
         assert_eq!(slowed.wait_after(u32::MAX).as_secs(), 2_400);
-        let off = Cadence::of(&self::options(30, 600, 1), true);
-        assert_eq!(off, normal);
+        assert_eq!(
+            Cadence::of(&options, 0),
+            normal,
+            "no slower than configured"
+        );
     }
 
-    fn options(poll_interval: u64, quiet_max: u64, slowdown: u32) -> PipelineOptions {
+    fn options(poll_interval: u64, quiet_max: u64) -> PipelineOptions {
         PipelineOptions {
             poll_interval: Duration::from_secs(poll_interval),
             quiet_poll_max: Duration::from_secs(quiet_max),
-            webhook_poll_slowdown: slowdown,
             ..PipelineOptions::default()
         }
     }

@@ -13,14 +13,14 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use gha_ingest_core::facts::JobFacts;
 use gha_ingest_store::{StateStore, StoreError};
-
-use crate::webhook_health::WebhookHealth;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+
+use crate::webhook_health::WebhookHealth;
 
 /// Distinct values one free-text label keeps before folding the rest into `other`.
 pub const MAX_LABEL_VALUES: usize = 20;

@@ -21,7 +21,6 @@
 use std::sync::Arc;
 
 use chrono::TimeDelta;
-
 use gha_ingest_core::facts::{JobFacts, RunFacts};
 use gha_ingest_core::github::job_progress;
 use gha_ingest_core::webhook::{
@@ -227,7 +226,7 @@ impl WebhookReceiver {
         let health = self.metrics.webhook_health();
         // Polled again as if the change had been seen by a poll: soon, unless webhooks are
         // healthy (then they bring the next changes, and the poll only confirms).
-        let wait = Cadence::of(&self.options, health.is_healthy(now)).next_poll_in(0);
+        let wait = Cadence::of(&self.options, health.slowdown(now)).next_poll_in(0);
         batch.changes.activity = Some(
             now + wait.map_or(TimeDelta::zero(), |wait| {
                 TimeDelta::from_std(wait).unwrap_or(TimeDelta::MAX)
