@@ -2,11 +2,13 @@
 //! changes were polled or delivered by a webhook (then with the delivery's id, in the same
 //! transaction, so a delivery is taken in once).
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use gha_ingest_core::facts::{CommitFacts, JobFacts, RunFacts};
 use gha_ingest_core::github::{JOB_PROGRESS, JOB_PROGRESS_OTHER};
 use gha_ingest_core::RepoName;
-use sqlx::SqliteConnection;
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use crate::database::StateStore;
 use crate::error::{QueryContext, StoreError};
@@ -317,38 +319,78 @@ impl StateStore {
                 .during("stop following run")?;
         }
 
-        let mut queued = Vec::new();
-        for (position, event) in changes.events.iter().enumerate() {
-            let first_time = sqlx::query(
-                "INSERT OR IGNORE INTO emitted_events (event_id, destination, emitted_at) VALUES (?1, ?2, ?3)",
-            )
-            .bind(&event.event_id)
-            .bind(event.destination.as_str())
-            .bind(&now)
-            .execute(&mut *transaction)
-            .await
-            .during("record event id")?
-            .rows_affected()
-                == 1;
-            if !first_time {
-                continue;
-            }
-            sqlx::query(
-                "INSERT INTO outbox (destination, event_id, event_type, repo, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .bind(event.destination.as_str())
-            .bind(&event.event_id)
-            .bind(&event.event_type)
-            .bind(&repo_name)
-            .bind(&event.body)
-            .bind(&now)
-            .execute(&mut *transaction)
-            .await
-            .during("queue event")?;
-            queued.push(position);
-        }
-        Ok(queued)
+        queue_events(transaction, &repo_name, &now, &changes.events).await
     }
+}
+
+/// Events written per statement: 3 and 6 parameters a row stay far below SQLite's 32,766 a
+/// statement.
+const EVENTS_PER_STATEMENT: usize = 500;
+
+/// Queues each of `events` not emitted to its destination before, in their order; returns the
+/// positions of those queued. Two statements per [`EVENTS_PER_STATEMENT`] events, not two per
+/// event: each statement is a round trip to SQLite's worker thread, and a backfill's change set
+/// carries hundreds of events.
+async fn queue_events(
+    transaction: &mut SqliteConnection,
+    repo_name: &str,
+    now: &str,
+    events: &[PendingEvent],
+) -> Result<Vec<usize>, StoreError> {
+    let mut queued = Vec::new();
+    for (chunk_index, chunk) in events.chunks(EVENTS_PER_STATEMENT).enumerate() {
+        // The ids never emitted to their destination are the rows SQLite inserts (an id already
+        // there, or twice in the chunk, is ignored and not returned).
+        let mut record = QueryBuilder::<Sqlite>::new(
+            "INSERT OR IGNORE INTO emitted_events (event_id, destination, emitted_at) ",
+        );
+        record.push_values(chunk, |mut row, event| {
+            row.push_bind(&event.event_id)
+                .push_bind(event.destination.as_str())
+                .push_bind(now);
+        });
+        record.push(" RETURNING event_id, destination");
+        let mut first_time: HashSet<(String, String)> = record
+            .build()
+            .fetch_all(&mut *transaction)
+            .await
+            .during("record event ids")?
+            .iter()
+            .map(|row| (row.get("event_id"), row.get("destination")))
+            .collect();
+        let new: Vec<usize> = (0..chunk.len())
+            .filter(|&index| {
+                let event = &chunk[index];
+                let key = (
+                    event.event_id.clone(),
+                    event.destination.as_str().to_owned(),
+                );
+                first_time.remove(&key)
+            })
+            .collect();
+        if new.is_empty() {
+            continue;
+        }
+        let mut queue = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO outbox (destination, event_id, event_type, repo, body, created_at) ",
+        );
+        queue.push_values(new.iter().map(|&index| &chunk[index]), |mut row, event| {
+            row.push_bind(event.destination.as_str())
+                .push_bind(&event.event_id)
+                .push_bind(&event.event_type)
+                .push_bind(repo_name)
+                .push_bind(&event.body)
+                .push_bind(now);
+        });
+        queue
+            .build()
+            .execute(&mut *transaction)
+            .await
+            .during("queue events")?;
+        let offset = chunk_index * EVENTS_PER_STATEMENT;
+        queued.extend(new.into_iter().map(|index| offset + index));
+    }
+    Ok(queued)
 }
 
 /// `core::github::job_progress` as SQL over `column`: a job's state is stored only over one that

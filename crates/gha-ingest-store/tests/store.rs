@@ -81,6 +81,53 @@ async fn an_event_is_queued_once_per_destination_even_when_derived_again() {
 }
 
 #[tokio::test]
+async fn a_change_set_of_thousands_of_events_queues_each_new_one_once_in_its_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StateStore::open(&dir.path().join("state.sqlite"))
+        .await
+        .unwrap();
+    let id = |n: usize| format!("job-{n}-completed");
+    // Every third event was queued by an earlier change set.
+    let earlier = ChangeSet {
+        events: (0..1_300)
+            .step_by(3)
+            .map(|n| event(&id(n), Destination::Metrics))
+            .collect(),
+        ..ChangeSet::default()
+    };
+    assert_eq!(store.apply_changes(&repo(), &earlier).await.unwrap(), 434);
+    // 1,300 events over several statements; event 700 comes twice (the second is not new), and
+    // each job also has its copy for the log-requests queue.
+    let mut events: Vec<PendingEvent> = (0..1_300)
+        .map(|n| event(&id(n), Destination::Metrics))
+        .collect();
+    events.insert(1_000, event(&id(700), Destination::Metrics));
+    events.push(event(&id(3), Destination::LogRequests));
+    let changes = ChangeSet {
+        events,
+        ..ChangeSet::default()
+    };
+    let queued = store.apply_changes_queued(&repo(), &changes).await.unwrap();
+    let mut expected: Vec<usize> = (0..1_300).filter(|n| n % 3 != 0).collect();
+    for position in &mut expected {
+        if *position >= 1_000 {
+            *position += 1;
+        }
+    }
+    expected.push(1_301);
+    assert_eq!(queued, expected);
+    // In the outbox in the change set's order.
+    let batch = store.outbox_batch(Destination::Metrics, 2_000).await.unwrap();
+    let outbox_ids: Vec<String> = batch
+        .iter()
+        .skip(434)
+        .map(|row| row.event_id.clone())
+        .collect();
+    let expected_ids: Vec<String> = (0..1_300).filter(|n| n % 3 != 0).map(id).collect();
+    assert_eq!(outbox_ids, expected_ids);
+}
+
+#[tokio::test]
 async fn state_and_cursor_survive_reopening_and_track_open_runs() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nested/state.sqlite");
