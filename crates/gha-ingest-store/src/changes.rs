@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use gha_ingest_core::facts::{CommitFacts, JobFacts, RunFacts};
 use gha_ingest_core::github::{JOB_PROGRESS, JOB_PROGRESS_OTHER};
 use gha_ingest_core::RepoName;
+use sqlx::query_builder::Separated;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use crate::database::StateStore;
@@ -168,36 +169,38 @@ impl StateStore {
         let today = day_text(self.clock.now());
         let repo_name = repo.to_string();
 
-        for update in &changes.runs {
-            let facts = &update.facts;
-            let facts_json = serde_json::to_string(facts).expect("run facts always serialize");
-            sqlx::query(
-                "INSERT INTO runs (run_id, repo, run_attempt, status, conclusion, created_at, updated_at, is_open, facts, observed_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                 ON CONFLICT (run_id) DO UPDATE SET run_attempt = excluded.run_attempt, status = excluded.status,
-                   conclusion = excluded.conclusion, updated_at = excluded.updated_at, is_open = excluded.is_open,
-                   facts = excluded.facts, observed_at = excluded.observed_at
-                 -- A state read earlier never overwrites a newer one (two lanes, a late answer).
-                 WHERE excluded.run_attempt > runs.run_attempt
-                   OR (excluded.run_attempt = runs.run_attempt AND excluded.updated_at >= runs.updated_at)",
-            )
-            .bind(facts.run_id as i64)
-            .bind(&repo_name)
-            .bind(i64::from(facts.run_attempt))
-            .bind(&facts.status)
-            .bind(&facts.conclusion)
-            .bind(to_text(facts.created_at))
-            .bind(to_text(facts.updated_at))
-            .bind(facts.status != gha_ingest_core::github::STATUS_COMPLETED)
-            .bind(facts_json)
-            .bind(&now)
-            .execute(&mut *transaction)
-            .await
-            .during("upsert run")?;
-            for job in &facts.jobs {
-                upsert_job(transaction, job).await?;
-            }
-        }
+        write_rows(
+            transaction,
+            "INSERT INTO runs (run_id, repo, run_attempt, status, conclusion, created_at, updated_at, is_open, facts, observed_at) ",
+            &changes.runs,
+            |mut row, update| {
+                let facts = &update.facts;
+                row.push_bind(facts.run_id as i64)
+                    .push_bind(repo_name.as_str())
+                    .push_bind(i64::from(facts.run_attempt))
+                    .push_bind(facts.status.as_str())
+                    .push_bind(facts.conclusion.as_deref())
+                    .push_bind(to_text(facts.created_at))
+                    .push_bind(to_text(facts.updated_at))
+                    .push_bind(facts.status != gha_ingest_core::github::STATUS_COMPLETED)
+                    .push_bind(serde_json::to_string(facts).expect("run facts always serialize"))
+                    .push_bind(now.as_str());
+            },
+            " ON CONFLICT (run_id) DO UPDATE SET run_attempt = excluded.run_attempt, status = excluded.status,
+                conclusion = excluded.conclusion, updated_at = excluded.updated_at, is_open = excluded.is_open,
+                facts = excluded.facts, observed_at = excluded.observed_at
+              -- A state read earlier never overwrites a newer one (two lanes, a late answer).
+              WHERE excluded.run_attempt > runs.run_attempt
+                OR (excluded.run_attempt = runs.run_attempt AND excluded.updated_at >= runs.updated_at)",
+            "upsert runs",
+        )
+        .await?;
+        let run_jobs: Vec<&JobFacts> = changes
+            .runs
+            .iter()
+            .flat_map(|update| &update.facts.jobs)
+            .collect();
+        upsert_jobs(transaction, &run_jobs).await?;
         for job in &changes.jobs {
             let run_stored = sqlx::query("SELECT 1 FROM runs WHERE run_id = ?1")
                 .bind(job.run_id as i64)
@@ -206,7 +209,7 @@ impl StateStore {
                 .during("find a job's run")?
                 .is_some();
             if run_stored {
-                upsert_job(transaction, job).await?;
+                upsert_jobs(transaction, &[job]).await?;
             }
         }
         if let Some(poll_by) = changes.activity {
@@ -231,31 +234,38 @@ impl StateStore {
                 .during("follow run until polled")?;
         }
 
-        for commit in &changes.commits {
-            sqlx::query("INSERT OR IGNORE INTO commits (repo, sha, facts, fetched_at) VALUES (?1, ?2, ?3, ?4)")
-                .bind(&repo_name)
-                .bind(&commit.commit_sha)
-                .bind(serde_json::to_string(commit).expect("commit facts always serialize"))
-                .bind(&now)
-                .execute(&mut *transaction)
-                .await
-                .during("insert commit")?;
-        }
+        write_rows(
+            transaction,
+            "INSERT OR IGNORE INTO commits (repo, sha, facts, fetched_at) ",
+            &changes.commits,
+            |mut row, commit| {
+                row.push_bind(repo_name.as_str())
+                    .push_bind(commit.commit_sha.as_str())
+                    .push_bind(
+                        serde_json::to_string(commit).expect("commit facts always serialize"),
+                    )
+                    .push_bind(now.as_str());
+            },
+            "",
+            "insert commits",
+        )
+        .await?;
 
-        for (path, etag) in &changes.etags {
-            sqlx::query(
-                "INSERT INTO http_etags (request_path, etag, stored_at, used_on) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (request_path) DO UPDATE SET etag = excluded.etag, stored_at = excluded.stored_at,
-                   used_on = excluded.used_on",
-            )
-            .bind(path)
-            .bind(etag)
-            .bind(&now)
-            .bind(&today)
-            .execute(&mut *transaction)
-            .await
-            .during("store etag")?;
-        }
+        write_rows(
+            transaction,
+            "INSERT INTO http_etags (request_path, etag, stored_at, used_on) ",
+            &changes.etags,
+            |mut row, (path, etag)| {
+                row.push_bind(path.as_str())
+                    .push_bind(etag.as_str())
+                    .push_bind(now.as_str())
+                    .push_bind(today.as_str());
+            },
+            " ON CONFLICT (request_path) DO UPDATE SET etag = excluded.etag, stored_at = excluded.stored_at,
+                used_on = excluded.used_on",
+            "store etags",
+        )
+        .await?;
 
         if let Some(cursor) = &changes.cursor {
             sqlx::query(
@@ -323,12 +333,13 @@ impl StateStore {
     }
 }
 
-/// Events written per statement: 3 and 6 parameters a row stay far below SQLite's 32,766 a
-/// statement.
-const EVENTS_PER_STATEMENT: usize = 500;
+/// Rows written per statement: each statement is a round trip to SQLite's worker thread, and a
+/// page of a backfill brings hundreds of rows a table. At most ten parameters a row stay far
+/// below SQLite's 32,766 a statement.
+const ROWS_PER_STATEMENT: usize = 500;
 
 /// Queues each of `events` not emitted to its destination before, in their order; returns the
-/// positions of those queued. Two statements per [`EVENTS_PER_STATEMENT`] events, not two per
+/// positions of those queued. Two statements per [`ROWS_PER_STATEMENT`] events, not two per
 /// event: each statement is a round trip to SQLite's worker thread, and a backfill's change set
 /// carries hundreds of events.
 async fn queue_events(
@@ -338,7 +349,7 @@ async fn queue_events(
     events: &[PendingEvent],
 ) -> Result<Vec<usize>, StoreError> {
     let mut queued = Vec::new();
-    for (chunk_index, chunk) in events.chunks(EVENTS_PER_STATEMENT).enumerate() {
+    for (chunk_index, chunk) in events.chunks(ROWS_PER_STATEMENT).enumerate() {
         // The ids never emitted to their destination are the rows SQLite inserts (an id already
         // there, or twice in the chunk, is ignored and not returned).
         let mut record = QueryBuilder::<Sqlite>::new(
@@ -387,7 +398,7 @@ async fn queue_events(
             .execute(&mut *transaction)
             .await
             .during("queue events")?;
-        let offset = chunk_index * EVENTS_PER_STATEMENT;
+        let offset = chunk_index * ROWS_PER_STATEMENT;
         queued.extend(new.into_iter().map(|index| offset + index));
     }
     Ok(queued)
@@ -403,23 +414,55 @@ fn job_progress_sql(column: &str) -> String {
     format!("CASE {column}{cases} ELSE {JOB_PROGRESS_OTHER} END")
 }
 
-async fn upsert_job(transaction: &mut SqliteConnection, job: &JobFacts) -> Result<(), StoreError> {
-    let query = format!(
-        "INSERT INTO jobs (job_id, run_id, run_attempt, status, facts) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (job_id) DO UPDATE SET status = excluded.status, facts = excluded.facts
+async fn upsert_jobs(
+    transaction: &mut SqliteConnection,
+    jobs: &[&JobFacts],
+) -> Result<(), StoreError> {
+    let conflict = format!(
+        " ON CONFLICT (job_id) DO UPDATE SET status = excluded.status, facts = excluded.facts
          WHERE {} >= {}",
         job_progress_sql("excluded.status"),
         job_progress_sql("jobs.status"),
     );
-    sqlx::query(&query)
-        .bind(job.job_id as i64)
-        .bind(job.run_id as i64)
-        .bind(i64::from(job.run_attempt))
-        .bind(&job.status)
-        .bind(serde_json::to_string(job).expect("job facts always serialize"))
-        .execute(&mut *transaction)
-        .await
-        .during("upsert job")?;
+    write_rows(
+        transaction,
+        "INSERT INTO jobs (job_id, run_id, run_attempt, status, facts) ",
+        jobs,
+        |mut row, job| {
+            row.push_bind(job.job_id as i64)
+                .push_bind(job.run_id as i64)
+                .push_bind(i64::from(job.run_attempt))
+                .push_bind(job.status.as_str())
+                .push_bind(serde_json::to_string(job).expect("job facts always serialize"));
+        },
+        &conflict,
+        "upsert jobs",
+    )
+    .await
+}
+
+/// Writes `rows`, one statement per [`ROWS_PER_STATEMENT`] of them: `insert` up to its
+/// `VALUES`, one tuple a row from `bind`, then `tail` (an `ON CONFLICT` clause, or nothing).
+/// A multi-row statement does what the same statements row by row would, in their order: a row
+/// repeated meets the one before it as a conflict.
+async fn write_rows<'args, T>(
+    transaction: &mut SqliteConnection,
+    insert: &str,
+    rows: &'args [T],
+    mut bind: impl FnMut(Separated<'_, 'args, Sqlite, &'static str>, &'args T),
+    tail: &str,
+    during: &'static str,
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut statement = QueryBuilder::<Sqlite>::new(insert);
+        statement.push_values(chunk, &mut bind);
+        statement.push(tail);
+        statement
+            .build()
+            .execute(&mut *transaction)
+            .await
+            .during(during)?;
+    }
     Ok(())
 }
 
