@@ -32,6 +32,9 @@ pub(crate) struct Batch {
     /// What to measure of `changes.events[position]` if the store queues it.
     pub measures: Vec<(usize, EventMeasure)>,
     fresh_commits: HashMap<String, CommitFacts>,
+    /// What the store held of commits read for this batch's runs (`None`: not stored), so each
+    /// is read once per page rather than once per run.
+    stored_commits: HashMap<String, Option<CommitFacts>>,
 }
 
 /// Observes the runs of one repository.
@@ -56,6 +59,31 @@ enum JobsRead {
 }
 
 impl RunObserver<'_> {
+    /// Records what changed about each of `runs` (a page of a list) since it was last stored.
+    /// What the store holds of them and of their commits is read in two statements for the
+    /// page, not two per run. Returns how many changed.
+    pub(crate) async fn observe_all(
+        &self,
+        runs: &[&WorkflowRun],
+        source: Source,
+        batch: &mut Batch,
+    ) -> Result<u64, PollError> {
+        let ids: Vec<u64> = runs.iter().map(|run| run.id).collect();
+        let mut stored = self.store.stored_runs(&ids).await?;
+        self.read_stored_commits(runs.iter().map(|run| run.head_sha.as_str()), batch)
+            .await?;
+        let mut changed = 0;
+        for run in runs {
+            if self
+                .observe_against(run, stored.remove(&run.id), source, batch)
+                .await?
+            {
+                changed += 1;
+            }
+        }
+        Ok(changed)
+    }
+
     /// Records what changed about `run` since it was last stored. Returns whether anything did.
     pub(crate) async fn observe(
         &self,
@@ -64,6 +92,17 @@ impl RunObserver<'_> {
         batch: &mut Batch,
     ) -> Result<bool, PollError> {
         let stored = self.store.stored_run(run.id).await?;
+        self.observe_against(run, stored, source, batch).await
+    }
+
+    /// [`observe`](Self::observe) with what the store held of `run`.
+    async fn observe_against(
+        &self,
+        run: &WorkflowRun,
+        stored: Option<StoredRun>,
+        source: Source,
+        batch: &mut Batch,
+    ) -> Result<bool, PollError> {
         if stored.is_none() && run.updated_at < self.tracked_since {
             return Ok(false);
         }
@@ -353,7 +392,11 @@ impl RunObserver<'_> {
         if let Some(facts) = batch.fresh_commits.get(sha) {
             return Ok(Some(facts.clone()));
         }
-        if let Some(facts) = self.store.commit_facts(self.repo, sha).await? {
+        let stored = match batch.stored_commits.get(sha) {
+            Some(stored) => stored.clone(),
+            None => self.store.commit_facts(self.repo, sha).await?,
+        };
+        if let Some(facts) = stored {
             return Ok(Some(facts));
         }
         let entity = Entity::commit(sha);
@@ -448,6 +491,34 @@ impl RunObserver<'_> {
     }
 
     /// Clears an earlier failure of `entity`, now that it was read.
+    /// Reads from the store, in one statement, the commits of `shas` this batch has not read or
+    /// fetched yet.
+    async fn read_stored_commits(
+        &self,
+        shas: impl Iterator<Item = &str>,
+        batch: &mut Batch,
+    ) -> Result<(), PollError> {
+        let mut unread: Vec<&str> = shas
+            .filter(|sha| {
+                !sha.is_empty()
+                    && !batch.fresh_commits.contains_key(*sha)
+                    && !batch.stored_commits.contains_key(*sha)
+            })
+            .collect();
+        unread.sort_unstable();
+        unread.dedup();
+        if unread.is_empty() {
+            return Ok(());
+        }
+        let mut stored = self.store.commits_facts(self.repo, &unread).await?;
+        for sha in unread {
+            batch
+                .stored_commits
+                .insert(sha.to_owned(), stored.remove(sha));
+        }
+        Ok(())
+    }
+
     fn note_read(&self, entity: &Entity, batch: &mut Batch) {
         if let Some(key) = self.failures.read(entity) {
             tracing::info!(repo = %self.repo, entity = %key, "entity readable again");

@@ -15,6 +15,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
+use gha_ingest_core::github::WorkflowRun;
 use gha_ingest_core::Source;
 use gha_ingest_github::{Fetched, RunQuery};
 use gha_ingest_store::{CatchupChange, CatchupRange, CursorUpdate, RepoCursor};
@@ -199,23 +200,19 @@ impl RepoPoller<'_> {
             true => Source::Backfill,
             false => Source::Poll,
         };
-        let left_to_catch_up = |run: &gha_ingest_core::github::WorkflowRun| {
+        let left_to_catch_up = |run: &WorkflowRun| {
             run.is_completed()
                 && [catchup, pending]
                     .iter()
                     .flatten()
                     .any(|range| range.from <= run.created_at && run.created_at <= range.to)
         };
-        for run in runs {
-            if left_to_catch_up(run) {
-                continue;
-            }
-            if cycle.seen.insert(run.id)
-                && self.observer.observe(run, source, &mut cycle.batch).await?
-            {
-                cycle.changed_runs += 1;
-            }
-        }
+        self.observe_runs(
+            runs.iter().filter(|run| !left_to_catch_up(run)),
+            source,
+            cycle,
+        )
+        .await?;
         let discovered_through = match (newest_on_page, discovered_through) {
             (Some(newest), Some(previous)) => Some(newest.max(previous)),
             (newest, previous) => newest.or(previous).or(Some(self.observer.tracked_since)),
@@ -250,16 +247,8 @@ impl RepoPoller<'_> {
         {
             self.observer
                 .note_malformed_runs(&path, &value.malformed, &mut cycle.batch)?;
-            for run in &value.workflow_runs {
-                if cycle.seen.insert(run.id)
-                    && self
-                        .observer
-                        .observe(run, Source::Poll, &mut cycle.batch)
-                        .await?
-                {
-                    cycle.changed_runs += 1;
-                }
-            }
+            self.observe_runs(&value.workflow_runs, Source::Poll, cycle)
+                .await?;
             if let Some(etag) = etag {
                 cycle.batch.changes.etags.push((path, etag));
             }
@@ -307,6 +296,24 @@ impl RepoPoller<'_> {
             ..CursorUpdate::default()
         });
         self.commit(cycle).await
+    }
+
+    /// Observes each of `runs` not seen yet in this cycle, a page at once.
+    pub(crate) async fn observe_runs<'r>(
+        &self,
+        runs: impl IntoIterator<Item = &'r WorkflowRun>,
+        source: Source,
+        cycle: &mut Cycle,
+    ) -> Result<(), PollError> {
+        let unseen: Vec<&WorkflowRun> = runs
+            .into_iter()
+            .filter(|run| cycle.seen.insert(run.id))
+            .collect();
+        cycle.changed_runs += self
+            .observer
+            .observe_all(&unseen, source, &mut cycle.batch)
+            .await?;
+        Ok(())
     }
 
     /// Commits the batch gathered so far in one transaction and wakes the publisher.

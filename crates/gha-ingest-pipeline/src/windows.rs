@@ -149,13 +149,8 @@ impl crate::poller::RepoPoller<'_> {
     ) -> Result<(), crate::PollError> {
         self.observer
             .note_malformed_runs(path, &list.malformed, &mut cycle.batch)?;
-        for run in &list.workflow_runs {
-            if cycle.seen.insert(run.id)
-                && self.observer.observe(run, source, &mut cycle.batch).await?
-            {
-                cycle.changed_runs += 1;
-            }
-        }
+        self.observe_runs(&list.workflow_runs, source, cycle)
+            .await?;
         self.commit(cycle).await
     }
 }

@@ -1,14 +1,20 @@
 //! What the pipeline agent reads back: cursors, ETags, known runs and jobs, cached commits.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use gha_ingest_core::facts::{CommitFacts, JobFacts, RunFacts};
 use gha_ingest_core::RepoName;
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row, Sqlite};
 
 use crate::changes::CatchupRange;
 use crate::database::StateStore;
 use crate::error::{QueryContext, StoreError};
 use crate::time::{day_text, from_text, optional_from_text, to_text};
+
+/// Ids bound per statement when many entities are read at once: far below SQLite's 32,766
+/// parameters a statement.
+const IDS_PER_STATEMENT: usize = 500;
 
 /// A repository's position and poll health.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -165,6 +171,35 @@ impl StateStore {
         row.map(|row| stored_run_from_row(&row)).transpose()
     }
 
+    /// [`stored_run`](Self::stored_run) for each of `run_ids` in one statement per
+    /// [`IDS_PER_STATEMENT`], not one per run: a page of runs is compared to the store at once.
+    pub async fn stored_runs(
+        &self,
+        run_ids: &[u64],
+    ) -> Result<HashMap<u64, StoredRun>, StoreError> {
+        let mut stored = HashMap::with_capacity(run_ids.len());
+        for chunk in run_ids.chunks(IDS_PER_STATEMENT) {
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "SELECT run_id, run_attempt, status, conclusion, updated_at, is_open FROM runs WHERE run_id IN (",
+            );
+            let mut ids = query.separated(", ");
+            for &run_id in chunk {
+                ids.push_bind(run_id as i64);
+            }
+            query.push(")");
+            for row in query
+                .build()
+                .fetch_all(&self.pool)
+                .await
+                .during("read runs")?
+            {
+                let run = stored_run_from_row(&row)?;
+                stored.insert(run.run_id, run);
+            }
+        }
+        Ok(stored)
+    }
+
     /// Runs of `repo` not yet completed: followed until they are.
     pub async fn open_runs(&self, repo: &RepoName) -> Result<Vec<StoredRun>, StoreError> {
         let rows = sqlx::query(
@@ -242,6 +277,37 @@ impl StateStore {
                 .await
                 .during("read commit")?;
         json.map(|json| decode(&json, "read commit")).transpose()
+    }
+
+    /// [`commit_facts`](Self::commit_facts) for each of `shas`, by SHA, in one statement per
+    /// [`IDS_PER_STATEMENT`]; a SHA not stored is absent from the map.
+    pub async fn commits_facts(
+        &self,
+        repo: &RepoName,
+        shas: &[&str],
+    ) -> Result<HashMap<String, CommitFacts>, StoreError> {
+        let repo = repo.to_string();
+        let mut stored = HashMap::with_capacity(shas.len());
+        for chunk in shas.chunks(IDS_PER_STATEMENT) {
+            let mut query =
+                QueryBuilder::<Sqlite>::new("SELECT sha, facts FROM commits WHERE repo = ");
+            query.push_bind(repo.as_str()).push(" AND sha IN (");
+            let mut ids = query.separated(", ");
+            for &sha in chunk {
+                ids.push_bind(sha);
+            }
+            query.push(")");
+            for row in query
+                .build()
+                .fetch_all(&self.pool)
+                .await
+                .during("read commits")?
+            {
+                let json: String = row.get("facts");
+                stored.insert(row.get("sha"), decode(&json, "read commits")?);
+            }
+        }
+        Ok(stored)
     }
 
     /// The most recently created runs across all repositories, newest first.

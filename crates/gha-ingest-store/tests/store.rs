@@ -2,7 +2,7 @@
 //! and destination, state that survives reopening the file.
 
 use chrono::{TimeZone, Utc};
-use gha_ingest_core::facts::RunFacts;
+use gha_ingest_core::facts::{CommitFacts, JobFacts, RunFacts};
 use gha_ingest_core::RepoName;
 use gha_ingest_store::{ChangeSet, CursorUpdate, Destination, PendingEvent, RunUpdate, StateStore};
 
@@ -117,7 +117,10 @@ async fn a_change_set_of_thousands_of_events_queues_each_new_one_once_in_its_ord
     expected.push(1_301);
     assert_eq!(queued, expected);
     // In the outbox in the change set's order.
-    let batch = store.outbox_batch(Destination::Metrics, 2_000).await.unwrap();
+    let batch = store
+        .outbox_batch(Destination::Metrics, 2_000)
+        .await
+        .unwrap();
     let outbox_ids: Vec<String> = batch
         .iter()
         .skip(434)
@@ -125,6 +128,86 @@ async fn a_change_set_of_thousands_of_events_queues_each_new_one_once_in_its_ord
         .collect();
     let expected_ids: Vec<String> = (0..1_300).filter(|n| n % 3 != 0).map(id).collect();
     assert_eq!(outbox_ids, expected_ids);
+}
+
+#[tokio::test]
+async fn a_page_of_runs_jobs_and_commits_is_written_and_read_back_whole_the_latest_state_winning() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StateStore::open(&dir.path().join("state.sqlite"))
+        .await
+        .unwrap();
+    let later = Utc.with_ymd_and_hms(2026, 6, 1, 1, 0, 0).unwrap();
+    let job = |job_id: u64, run_id: u64, status: &str| -> JobFacts {
+        serde_json::from_value(serde_json::json!({
+            "repo": "octo/hello", "run_id": run_id, "run_attempt": 1, "job_id": job_id,
+            "job_name": "build", "workflow_name": "CI", "status": status, "conclusion": null,
+            "head_sha": "abc", "head_branch": "main", "created_at": null, "started_at": null,
+            "completed_at": null, "queue_seconds": null, "duration_seconds": null,
+            "html_url": null, "runner_id": null, "runner_name": null, "runner_group_id": null,
+            "runner_group_name": null, "labels": [], "steps": []
+        }))
+        .unwrap()
+    };
+    let commit = |sha: &str| -> CommitFacts {
+        serde_json::from_value(serde_json::json!({
+            "repo": "octo/hello", "commit_sha": sha, "commit_message": format!("message of {sha}"),
+            "commit_author": {"name": null, "email": null, "login": null}, "committed_at": null,
+            "files_changed_count": 1, "additions": 2, "deletions": 3,
+            "pull_request_numbers": [], "pull_request_ids": []
+        }))
+        .unwrap()
+    };
+    // 1,200 runs with a job each: more rows than one statement takes.
+    let mut runs: Vec<RunUpdate> = (1..=1_200)
+        .map(|run_id| {
+            let mut facts = run(run_id, 1, "in_progress");
+            facts.jobs = vec![job(100_000 + run_id, run_id, "in_progress")];
+            RunUpdate { facts }
+        })
+        .collect();
+    // Run 7 and its job completed, then an older state of both later in the same set (a late
+    // answer of another lane): the completed state stays, as it would row by row.
+    let mut completed = run(7, 1, "completed");
+    completed.updated_at = later;
+    completed.jobs = vec![job(100_007, 7, "completed")];
+    runs[6] = RunUpdate { facts: completed };
+    let mut stale = run(7, 1, "in_progress");
+    stale.jobs = vec![job(100_007, 7, "in_progress")];
+    runs.push(RunUpdate { facts: stale });
+    let changes = ChangeSet {
+        runs,
+        commits: (0..700).map(|n| commit(&format!("sha-{n}"))).collect(),
+        ..ChangeSet::default()
+    };
+    store.apply_changes(&repo(), &changes).await.unwrap();
+
+    let ids: Vec<u64> = (1..=1_300).collect();
+    let stored = store.stored_runs(&ids).await.unwrap();
+    assert_eq!(stored.len(), 1_200, "runs 1,201 to 1,300 were never stored");
+    assert_eq!(stored[&7].status, "completed");
+    assert_eq!(stored[&7].updated_at, later);
+    assert!(!stored[&7].is_open);
+    assert_eq!(stored[&1_200].status, "in_progress");
+    assert!(stored[&1_200].is_open);
+    assert_eq!(
+        store.stored_run(7).await.unwrap().as_ref(),
+        Some(&stored[&7])
+    );
+    let jobs = store.attempt_jobs(7, 1).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].status, "completed");
+    assert_eq!(
+        store.job_status(101_200).await.unwrap().as_deref(),
+        Some("in_progress")
+    );
+
+    let shas: Vec<String> = (0..800).map(|n| format!("sha-{n}")).collect();
+    let shas: Vec<&str> = shas.iter().map(String::as_str).collect();
+    let commits = store.commits_facts(&repo(), &shas).await.unwrap();
+    assert_eq!(commits.len(), 700, "sha-700 to sha-799 were never stored");
+    assert_eq!(commits["sha-699"], commit("sha-699"));
+    let other: RepoName = "octo/other".parse().unwrap();
+    assert!(store.commits_facts(&other, &shas).await.unwrap().is_empty());
 }
 
 #[tokio::test]
