@@ -251,7 +251,7 @@ mod tests {
 
     /// A body exactly as the pipeline builds it, with the event's timestamp taken from the facts
     /// (so no clock and no chrono dependency is needed here).
-    fn run_envelope(facts: &RunFacts) -> Envelope {
+    fn run_envelope(facts: &RunFacts) -> Envelope<&RunFacts> {
         Envelope::new(
             EventType::for_run_status(&facts.status),
             identity::run_event_id(facts.run_id, facts.run_attempt, &facts.status),

@@ -133,9 +133,10 @@ impl std::fmt::Display for EventType {
     }
 }
 
-/// One message body.
+/// One message body. `data` is the facts themselves when an event is produced (serialized once,
+/// straight to the body) and JSON when one is read or reduced to fit a size limit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Envelope {
+pub struct Envelope<D = serde_json::Value> {
     pub event_type: EventType,
     /// Stable idempotency key: the same fact always gets the same id (see `identity`).
     pub event_id: String,
@@ -144,16 +145,16 @@ pub struct Envelope {
     /// When the event was produced, RFC 3339 in UTC.
     #[serde(with = "rfc3339_utc")]
     pub timestamp: DateTime<Utc>,
-    pub data: serde_json::Value,
+    pub data: D,
 }
 
-impl Envelope {
+impl<D> Envelope<D> {
     pub fn new(
         event_type: EventType,
         event_id: String,
         source: Source,
         timestamp: DateTime<Utc>,
-        data: impl Serialize,
+        data: D,
     ) -> Self {
         Envelope {
             event_type,
@@ -161,7 +162,22 @@ impl Envelope {
             schema_version: SCHEMA_VERSION,
             source,
             timestamp,
-            data: serde_json::to_value(data).expect("facts are plain data and always serialize"),
+            data,
+        }
+    }
+}
+
+impl<D: Serialize> Envelope<D> {
+    /// The same envelope with its data as JSON, to be read or changed field by field.
+    pub fn to_json_data(&self) -> Envelope {
+        Envelope {
+            event_type: self.event_type,
+            event_id: self.event_id.clone(),
+            schema_version: self.schema_version,
+            source: self.source,
+            timestamp: self.timestamp,
+            data: serde_json::to_value(&self.data)
+                .expect("facts are plain data and always serialize"),
         }
     }
 }

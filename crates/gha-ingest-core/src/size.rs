@@ -54,12 +54,15 @@ const REDUCTIONS: [Reduction; 6] = [
 ];
 
 /// Serializes `envelope` as queue-safe JSON, reduced as needed to fit `limit` bytes.
-pub fn encode_within_limit(envelope: &Envelope, limit: usize) -> Result<String, EventTooLarge> {
+pub fn encode_within_limit<D: serde::Serialize>(
+    envelope: &Envelope<D>,
+    limit: usize,
+) -> Result<String, EventTooLarge> {
     let body = to_queue_json(envelope);
     if body.len() <= limit {
         return Ok(body);
     }
-    let mut reduced = envelope.clone();
+    let mut reduced = envelope.to_json_data();
     let mut size = body.len();
     for reduction in REDUCTIONS {
         let excess = size.saturating_sub(limit);

@@ -72,7 +72,7 @@ impl LogParts<'_> {
         content_encoding: ContentEncoding,
         (part_index, part_count): (u32, u32),
         (part_offset, part_bytes): (u64, u64),
-    ) -> Envelope {
+    ) -> Envelope<JobLogFacts> {
         let subject = self.subject;
         let facts = JobLogFacts {
             repo: subject.repo.clone(),
@@ -100,7 +100,7 @@ impl LogParts<'_> {
             event_id,
             Source::Poll,
             self.fetched_at,
-            &facts,
+            facts,
         )
     }
 }
@@ -133,7 +133,7 @@ pub(crate) fn unavailable_message(
     outgoing(&envelope, &subject.repo)
 }
 
-fn outgoing(envelope: &Envelope, repo: &str) -> OutgoingMessage {
+fn outgoing<D: serde::Serialize>(envelope: &Envelope<D>, repo: &str) -> OutgoingMessage {
     OutgoingMessage {
         body: to_queue_json(envelope),
         attributes: BTreeMap::from([

@@ -84,7 +84,11 @@ impl EventEncoder {
         self.encode(envelope, &[Destination::Metrics])
     }
 
-    fn encode(&self, envelope: Envelope, destinations: &[Destination]) -> Vec<PendingEvent> {
+    fn encode<D: serde::Serialize>(
+        &self,
+        envelope: Envelope<D>,
+        destinations: &[Destination],
+    ) -> Vec<PendingEvent> {
         let limit = self
             .max_message_bytes
             .saturating_sub(ATTRIBUTE_ALLOWANCE_BYTES);
