@@ -403,7 +403,8 @@ impl MessageQueue for EmbeddedQueue {
         let mut transaction = self.pool.begin().await.map_err(|error| {
             classify_sqlx_error(&self.queue_name, OPERATION, "starting a transaction", error)
         })?;
-        for message in &valid {
+        let mut rows = Vec::with_capacity(valid.len());
+        for message in valid {
             let attributes_json = serde_json::to_string(&message.attributes).map_err(|error| {
                 QueueError::permanent(
                     &self.queue_name,
@@ -411,22 +412,30 @@ impl MessageQueue for EmbeddedQueue {
                     format!("encoding attributes: {error}"),
                 )
             })?;
-            sqlx::query(
-                "INSERT INTO queue_messages \
-                 (queue_name, message_id, body, attributes, deduplication_id, sent_at_ms, visible_at_ms, body_bytes) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
-            )
-            .bind(&self.queue_name)
-            .bind(new_message_id())
-            .bind(&message.body)
-            .bind(attributes_json)
-            .bind(&message.deduplication_id)
-            .bind(now)
-            .bind(i64::try_from(message.body.len()).unwrap_or(i64::MAX))
+            rows.push((message, attributes_json));
+        }
+        // One statement for the batch: each statement is a round trip to SQLite's thread.
+        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO queue_messages \
+             (queue_name, message_id, body, attributes, deduplication_id, sent_at_ms, visible_at_ms, body_bytes) ",
+        );
+        insert.push_values(&rows, |mut row, (message, attributes_json)| {
+            row.push_bind(self.queue_name.as_str())
+                .push_bind(new_message_id())
+                .push_bind(message.body.as_str())
+                .push_bind(attributes_json.as_str())
+                .push_bind(message.deduplication_id.as_str())
+                .push_bind(now)
+                .push_bind(now)
+                .push_bind(i64::try_from(message.body.len()).unwrap_or(i64::MAX));
+        });
+        insert
+            .build()
             .execute(&mut *transaction)
             .await
-            .map_err(|error| classify_sqlx_error(&self.queue_name, OPERATION, "inserting a message", error))?;
-        }
+            .map_err(|error| {
+                classify_sqlx_error(&self.queue_name, OPERATION, "inserting messages", error)
+            })?;
         transaction.commit().await.map_err(|error| {
             classify_sqlx_error(&self.queue_name, OPERATION, "committing", error)
         })?;
@@ -434,7 +443,7 @@ impl MessageQueue for EmbeddedQueue {
         self.enforce_bounds_when_due().await;
         tracing::debug!(
             queue = %self.queue_name,
-            sent = valid.len(),
+            sent = rows.len(),
             failed = outcome.failed.len(),
             "sent a batch"
         );
