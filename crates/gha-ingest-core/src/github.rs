@@ -11,8 +11,11 @@
 //! timestamp that does not parse) is set aside as a [`MalformedItem`], with its id where it has
 //! one, and the rest of the page is used. One odd item must not silence its repository.
 
+use std::fmt;
+use std::marker::PhantomData;
+
 use chrono::{DateTime, Utc};
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
@@ -90,17 +93,43 @@ struct LenientPage<T> {
 impl<T: DeserializeOwned> LenientPage<T> {
     fn read<'de, D: Deserializer<'de>>(
         deserializer: D,
-        items_field: &str,
+        items_field: &'static str,
     ) -> Result<Self, D::Error> {
-        let fields = std::collections::HashMap::<String, Box<RawValue>>::deserialize(deserializer)?;
-        let total_count = fields
-            .get("total_count")
-            .and_then(|raw| serde_json::from_str(raw.get()).ok())
-            .unwrap_or_default();
-        let raw_items: Vec<Box<RawValue>> = match fields.get(items_field) {
-            Some(raw) => serde_json::from_str(raw.get()).map_err(serde::de::Error::custom)?,
-            None => Vec::new(),
-        };
+        deserializer.deserialize_map(PageVisitor {
+            items_field,
+            item: PhantomData,
+        })
+    }
+}
+
+/// Reads a page's fields in one pass: the items are cut out as raw JSON once each (a page of
+/// runs is about a megabyte), `total_count` is read, and every other field is skipped unread.
+struct PageVisitor<T> {
+    items_field: &'static str,
+    item: PhantomData<T>,
+}
+
+impl<'de, T: DeserializeOwned> Visitor<'de> for PageVisitor<T> {
+    type Value = LenientPage<T>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        write!(formatter, "a GitHub list page of `{}`", self.items_field)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut fields: A) -> Result<Self::Value, A::Error> {
+        let mut total_count = 0;
+        let mut raw_items: Vec<Box<RawValue>> = Vec::new();
+        while let Some(field) = fields.next_key::<String>()? {
+            if field == "total_count" {
+                // A count that is not a number is no reason to lose the page.
+                let raw: Box<RawValue> = fields.next_value()?;
+                total_count = serde_json::from_str(raw.get()).unwrap_or_default();
+            } else if field == self.items_field {
+                raw_items = fields.next_value()?;
+            } else {
+                fields.next_value::<IgnoredAny>()?;
+            }
+        }
         let (items, malformed) = decode_each(&raw_items);
         Ok(LenientPage {
             total_count,
@@ -384,6 +413,22 @@ mod tests {
             serde_json::from_str(r#"{"total_count": 1, "jobs": [{"id": "x"}]}"#).unwrap();
         assert!(jobs.jobs.is_empty());
         assert_eq!(jobs.malformed.len(), 1);
+    }
+
+    #[test]
+    fn a_page_reads_its_items_whatever_else_it_holds() {
+        let page = r#"{"extra": {"workflow_runs": []}, "total_count": "many",
+            "workflow_runs": [{"id": 7, "created_at": "2026-06-01T00:00:00Z",
+                "updated_at": "2026-06-01T00:01:00Z", "repository": {"id": 1}}],
+            "after": [1, 2]}"#;
+        let list: RunList = serde_json::from_str(page).unwrap();
+        assert_eq!(list.total_count, 0, "a count that is not a number");
+        assert_eq!(list.workflow_runs.len(), 1);
+        assert_eq!(list.workflow_runs[0].id, 7);
+        let empty: JobList = serde_json::from_str(r#"{"total_count": 0}"#).unwrap();
+        assert!(empty.jobs.is_empty() && empty.malformed.is_empty());
+        assert!(serde_json::from_str::<RunList>(r#"{"workflow_runs": 3}"#).is_err());
+        assert!(serde_json::from_str::<RunList>("[]").is_err());
     }
 
     #[test]
