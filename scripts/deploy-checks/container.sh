@@ -160,6 +160,7 @@ expect_config '{{.Config.StopSignal}}' 'SIGTERM'
 expect_config '{{json .Config.Healthcheck.Test}}' '["CMD","/usr/local/bin/gha-ingest","healthcheck"]'
 expect_config '{{json .Config.Volumes}}' '{"/var/lib/gha-ingest":{}}'
 expect_config '{{json .Config.Entrypoint}}' '["/usr/local/bin/gha-ingest"]'
+expect_config '{{range .Config.Env}}{{if eq (index (split . "=") 0) "MALLOC_ARENA_MAX"}}{{.}}{{end}}{{end}}' 'MALLOC_ARENA_MAX=2'
 expect_config '{{index .Config.Labels "org.opencontainers.image.version"}}' "$version"
 expect_config '{{index .Config.Labels "org.opencontainers.image.revision"}}' "$revision"
 expect_config '{{index .Config.Labels "org.opencontainers.image.source"}}' 'https://github.com/gha-ingest/gha-ingest'
