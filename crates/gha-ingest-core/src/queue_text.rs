@@ -34,7 +34,21 @@ pub fn first_disallowed_char(text: &str) -> Option<usize> {
 /// (the control characters) or with 0xEF (U+FFFE and U+FFFF; surrogates are never in a `str`).
 /// Text with no such byte, nearly all text, is passed over without decoding its characters.
 fn first_suspect_byte(text: &str) -> Option<usize> {
-    text.bytes().position(|byte| byte < 0x20 || byte == 0xEF)
+    /// Bytes checked at once: without an early exit inside a chunk, the compiler checks it with
+    /// vector instructions, not a byte at a time.
+    const CHUNK: usize = 32;
+    let suspect = |byte: u8| (byte < 0x20) | (byte == 0xEF);
+    let mut offset = 0;
+    for chunk in text.as_bytes().chunks(CHUNK) {
+        if chunk.iter().fold(false, |found, &byte| found | suspect(byte)) {
+            return chunk
+                .iter()
+                .position(|&byte| suspect(byte))
+                .map(|position| offset + position);
+        }
+        offset += chunk.len();
+    }
+    None
 }
 
 /// Serializes `value` as compact JSON in which every character SQS refuses is a `\u` escape.
@@ -156,8 +170,11 @@ mod tests {
         /// The check that skips bytes finds the very character a decoding scan finds.
         #[test]
         fn the_byte_scan_finds_the_first_disallowed_character(
-            text in "[\u{0}-\u{1f}\u{7f}\u{fffe}\u{ffff}\u{fffd}\u{efbf}a\t\n\ré😀]{0,64}"
+            text in "[\u{0}-\u{1f}\u{7f}\u{fffe}\u{ffff}\u{fffd}\u{efbf}a\t\n\ré😀]{0,64}",
+            plain in "[a-z é]{0,100}"
         ) {
+            // Past a chunk boundary or two of plain text.
+            let text = format!("{plain}{text}");
             let decoded = text
                 .char_indices()
                 .find(|(_, character)| !is_allowed_char(*character))
