@@ -70,7 +70,11 @@ impl RunObserver<'_> {
     ) -> Result<u64, PollError> {
         let ids: Vec<u64> = runs.iter().map(|run| run.id).collect();
         let mut stored = self.store.stored_runs(&ids).await?;
-        self.read_stored_commits(runs.iter().map(|run| run.head_sha.as_str()), batch)
+        // Only the commits of runs that will be read further: an unchanged page costs no more.
+        let to_read = runs
+            .iter()
+            .filter(|run| self.worth_reading(run, stored.get(&run.id)));
+        self.read_stored_commits(to_read.map(|run| run.head_sha.as_str()), batch)
             .await?;
         let mut changed = 0;
         for run in runs {
@@ -95,6 +99,15 @@ impl RunObserver<'_> {
         self.observe_against(run, stored, source, batch).await
     }
 
+    /// Whether `run` as listed is worth more than its list entry: it changed since it was stored
+    /// (or was never stored, and is not history from before tracking began), or it is still open.
+    fn worth_reading(&self, run: &WorkflowRun, stored: Option<&StoredRun>) -> bool {
+        match stored {
+            None => run.updated_at >= self.tracked_since,
+            Some(stored) => stored.is_open || differs(stored, run),
+        }
+    }
+
     /// [`observe`](Self::observe) with what the store held of `run`.
     async fn observe_against(
         &self,
@@ -103,13 +116,10 @@ impl RunObserver<'_> {
         source: Source,
         batch: &mut Batch,
     ) -> Result<bool, PollError> {
-        if stored.is_none() && run.updated_at < self.tracked_since {
+        if !self.worth_reading(run, stored.as_ref()) {
             return Ok(false);
         }
         let changed = stored.as_ref().is_none_or(|stored| differs(stored, run));
-        if !changed && !stored.as_ref().is_some_and(|stored| stored.is_open) {
-            return Ok(false);
-        }
         self.note_read(&Entity::run(run.id, run.run_attempt), batch);
         self.observe_missed_attempts(run, stored.as_ref(), source, batch)
             .await?;
