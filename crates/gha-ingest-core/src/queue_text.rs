@@ -40,7 +40,10 @@ fn first_suspect_byte(text: &str) -> Option<usize> {
     let suspect = |byte: u8| (byte < 0x20) | (byte == 0xEF);
     let mut offset = 0;
     for chunk in text.as_bytes().chunks(CHUNK) {
-        if chunk.iter().fold(false, |found, &byte| found | suspect(byte)) {
+        if chunk
+            .iter()
+            .fold(false, |found, &byte| found | suspect(byte))
+        {
             return chunk
                 .iter()
                 .position(|&byte| suspect(byte))
