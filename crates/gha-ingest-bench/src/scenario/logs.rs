@@ -10,7 +10,7 @@ use gha_ingest_sim::LogSpec;
 use serde_json::{json, Value};
 
 use crate::consumer::Consumer;
-use crate::daemon::Daemon;
+use crate::daemon::{Daemon, LIFTED_BUDGET};
 use crate::scenario::backfill::round;
 use crate::world::{repo_names, simulator, History};
 
@@ -44,16 +44,14 @@ pub async fn run(binary: &Path, quick: bool) -> anyhow::Result<Value> {
     );
     let dir = tempfile::tempdir()?;
     let started = Instant::now();
-    let mut daemon = Daemon::start(
-        binary,
-        &sim.api_url(),
-        dir.path(),
-        &[],
-        &[
-            ("GHA_INGEST__PIPELINE__REPOSITORIES", repo.clone()),
-            ("GHA_INGEST__PIPELINE__POLL_INTERVAL_SECS", "1".to_owned()),
-        ],
-    )?;
+    // The request budget lifted, as in `backfill`: this measures how fast logs move, and 238
+    // downloads beside the history's reads are about a minute of a token's default ceiling.
+    let mut env = vec![
+        ("GHA_INGEST__PIPELINE__REPOSITORIES", repo.clone()),
+        ("GHA_INGEST__PIPELINE__POLL_INTERVAL_SECS", "1".to_owned()),
+    ];
+    env.extend(LIFTED_BUDGET.map(|(key, value)| (key, value.to_owned())));
+    let mut daemon = Daemon::start(binary, &sim.api_url(), dir.path(), &[], &env)?;
     let logs = Consumer::of_daemon(&mut daemon, dir.path(), "gha-ingest-logs").await?;
     // Parts seen per job, and each job's part count; a job is done with all its parts or an
     // unavailable event.
