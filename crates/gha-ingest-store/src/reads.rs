@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use gha_ingest_core::facts::{CommitFacts, JobFacts, RunFacts};
 use gha_ingest_core::RepoName;
+use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use crate::changes::CatchupRange;
@@ -177,27 +178,49 @@ impl StateStore {
         &self,
         run_ids: &[u64],
     ) -> Result<HashMap<u64, StoredRun>, StoreError> {
-        let mut stored = HashMap::with_capacity(run_ids.len());
-        for chunk in run_ids.chunks(IDS_PER_STATEMENT) {
-            let mut query = QueryBuilder::<Sqlite>::new(
-                "SELECT run_id, run_attempt, status, conclusion, updated_at, is_open FROM runs WHERE run_id IN (",
-            );
-            let mut ids = query.separated(", ");
-            for &run_id in chunk {
-                ids.push_bind(run_id as i64);
-            }
-            query.push(")");
-            for row in query
-                .build()
-                .fetch_all(&self.pool)
-                .await
-                .during("read runs")?
-            {
-                let run = stored_run_from_row(&row)?;
-                stored.insert(run.run_id, run);
-            }
+        let ids: Vec<i64> = run_ids.iter().map(|&run_id| run_id as i64).collect();
+        let rows = self
+            .rows_where_in(
+                |query| {
+                    query.push("SELECT run_id, run_attempt, status, conclusion, updated_at, is_open FROM runs WHERE run_id");
+                },
+                &ids,
+                "read runs",
+            )
+            .await?;
+        let mut stored = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let run = stored_run_from_row(row)?;
+            stored.insert(run.run_id, run);
         }
         Ok(stored)
+    }
+
+    /// The rows of `select` (a query up to the column compared) whose column is one of `keys`:
+    /// one statement per [`IDS_PER_STATEMENT`] keys.
+    async fn rows_where_in<'q, K>(
+        &self,
+        select: impl Fn(&mut QueryBuilder<'q, Sqlite>),
+        keys: &'q [K],
+        during: &'static str,
+    ) -> Result<Vec<SqliteRow>, StoreError>
+    where
+        K: sqlx::Encode<'q, Sqlite> + sqlx::Type<Sqlite> + Sync,
+        &'q K: sqlx::Encode<'q, Sqlite> + sqlx::Type<Sqlite> + Send,
+    {
+        let mut rows = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(IDS_PER_STATEMENT) {
+            let mut query = QueryBuilder::new("");
+            select(&mut query);
+            query.push(" IN (");
+            let mut separated = query.separated(", ");
+            for key in chunk {
+                separated.push_bind(key);
+            }
+            query.push(")");
+            rows.extend(query.build().fetch_all(&self.pool).await.during(during)?);
+        }
+        Ok(rows)
     }
 
     /// Runs of `repo` not yet completed: followed until they are.
@@ -287,25 +310,22 @@ impl StateStore {
         shas: &[&str],
     ) -> Result<HashMap<String, CommitFacts>, StoreError> {
         let repo = repo.to_string();
-        let mut stored = HashMap::with_capacity(shas.len());
-        for chunk in shas.chunks(IDS_PER_STATEMENT) {
-            let mut query =
-                QueryBuilder::<Sqlite>::new("SELECT sha, facts FROM commits WHERE repo = ");
-            query.push_bind(repo.as_str()).push(" AND sha IN (");
-            let mut ids = query.separated(", ");
-            for &sha in chunk {
-                ids.push_bind(sha);
-            }
-            query.push(")");
-            for row in query
-                .build()
-                .fetch_all(&self.pool)
-                .await
-                .during("read commits")?
-            {
-                let json: String = row.get("facts");
-                stored.insert(row.get("sha"), decode(&json, "read commits")?);
-            }
+        let rows = self
+            .rows_where_in(
+                |query| {
+                    query
+                        .push("SELECT sha, facts FROM commits WHERE repo = ")
+                        .push_bind(repo.clone())
+                        .push(" AND sha");
+                },
+                shas,
+                "read commits",
+            )
+            .await?;
+        let mut stored = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let json: String = row.get("facts");
+            stored.insert(row.get("sha"), decode(&json, "read commits")?);
         }
         Ok(stored)
     }
