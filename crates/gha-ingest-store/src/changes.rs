@@ -379,25 +379,23 @@ async fn queue_events(
                 first_time.remove(&key)
             })
             .collect();
-        if new.is_empty() {
-            continue;
-        }
-        let mut queue = QueryBuilder::<Sqlite>::new(
+        let new_events: Vec<&PendingEvent> = new.iter().map(|&index| &chunk[index]).collect();
+        write_rows(
+            transaction,
             "INSERT INTO outbox (destination, event_id, event_type, repo, body, created_at) ",
-        );
-        queue.push_values(new.iter().map(|&index| &chunk[index]), |mut row, event| {
-            row.push_bind(event.destination.as_str())
-                .push_bind(&event.event_id)
-                .push_bind(&event.event_type)
-                .push_bind(repo_name)
-                .push_bind(&event.body)
-                .push_bind(now);
-        });
-        queue
-            .build()
-            .execute(&mut *transaction)
-            .await
-            .during("queue events")?;
+            &new_events,
+            |mut row, event| {
+                row.push_bind(event.destination.as_str())
+                    .push_bind(event.event_id.as_str())
+                    .push_bind(event.event_type.as_str())
+                    .push_bind(repo_name)
+                    .push_bind(event.body.as_str())
+                    .push_bind(now);
+            },
+            "",
+            "queue events",
+        )
+        .await?;
         let offset = chunk_index * ROWS_PER_STATEMENT;
         queued.extend(new.into_iter().map(|index| offset + index));
     }
