@@ -162,14 +162,7 @@ impl StateStore {
     }
 
     pub async fn stored_run(&self, run_id: u64) -> Result<Option<StoredRun>, StoreError> {
-        let row = sqlx::query(
-            "SELECT run_id, run_attempt, status, conclusion, updated_at, is_open FROM runs WHERE run_id = ?1",
-        )
-        .bind(run_id as i64)
-        .fetch_optional(&self.pool)
-        .await
-        .during("read run")?;
-        row.map(|row| stored_run_from_row(&row)).transpose()
+        Ok(self.stored_runs(&[run_id]).await?.remove(&run_id))
     }
 
     /// [`stored_run`](Self::stored_run) for each of `run_ids` in one statement per
@@ -292,14 +285,7 @@ impl StateStore {
         repo: &RepoName,
         sha: &str,
     ) -> Result<Option<CommitFacts>, StoreError> {
-        let json: Option<String> =
-            sqlx::query_scalar("SELECT facts FROM commits WHERE repo = ?1 AND sha = ?2")
-                .bind(repo.to_string())
-                .bind(sha)
-                .fetch_optional(&self.pool)
-                .await
-                .during("read commit")?;
-        json.map(|json| decode(&json, "read commit")).transpose()
+        Ok(self.commits_facts(repo, &[sha]).await?.remove(sha))
     }
 
     /// [`commit_facts`](Self::commit_facts) for each of `shas`, by SHA, in one statement per
